@@ -1,0 +1,95 @@
+"""`GET /experiments` and `GET /experiments/{id}/pairs/{pair_id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from judge_service.api.deps import Caller, Session, require
+from judge_service.jobs.results import verdict_of
+from judge_service.store import repo
+from judge_service.store.models import Judgment, JudgeFingerprint, Pair, RubricVersionRow
+
+router = APIRouter(tags=["experiments"])
+
+
+@router.get("/experiments")
+async def list_experiments(session: Session, _: Annotated[Caller, Depends(require("read"))]) -> list[dict[str, Any]]:
+    """All experiments with their pair and judgment counts."""
+    pair_counts = dict((await session.execute(select(Pair.experiment_id, func.count()).group_by(Pair.experiment_id))).all())
+    judgment_counts = dict(
+        (
+            await session.execute(
+                select(Pair.experiment_id, func.count()).join(Judgment, Judgment.pair_id == Pair.id).group_by(Pair.experiment_id)
+            )
+        ).all()
+    )
+    experiments = (await session.execute(select(repo.Experiment).order_by(repo.Experiment.id))).scalars()
+    return [
+        {
+            "id": e.id,
+            "name": e.name,
+            "base_model": e.base_model,
+            "ft_model": e.ft_model,
+            "metadata": e.meta,
+            "created_at": repo.as_utc_iso(e.created_at),
+            "pairs": int(pair_counts.get(e.id, 0)),
+            "judgments": int(judgment_counts.get(e.id, 0)),
+        }
+        for e in experiments
+    ]
+
+
+@router.get("/experiments/{experiment}/pairs/{pair_id}")
+async def get_pair(
+    experiment: str, pair_id: str, session: Session, _: Annotated[Caller, Depends(require("read"))]
+) -> dict[str, Any]:
+    """A pair (by external id) with every judgment ever made of it."""
+    exp = await repo.get_experiment(session, experiment)
+    if exp is None:
+        raise HTTPException(404, f"no experiment {experiment!r}")
+    pair = (
+        await session.execute(
+            select(Pair)
+            .where(Pair.experiment_id == exp.id, Pair.external_id == pair_id)
+            .options(selectinload(Pair.judgments).selectinload(Judgment.scores))
+        )
+    ).scalar_one_or_none()
+    if pair is None:
+        raise HTTPException(404, f"no pair {pair_id!r} in experiment {exp.name!r}")
+    rubrics = {r.id: f"{r.name}@v{r.version}" for r in (await session.execute(select(RubricVersionRow))).scalars()}
+    judges = {f.id: f.fingerprint_hash for f in (await session.execute(select(JudgeFingerprint))).scalars()}
+    return {
+        "experiment": exp.name,
+        "id": pair.external_id,
+        "prompt": pair.prompt,
+        "base_output": pair.base_output,
+        "ft_output": pair.ft_output,
+        "reference": pair.reference,
+        "tags": pair.tags,
+        "metadata": pair.meta,
+        "created_at": repo.as_utc_iso(pair.created_at),
+        "judgments": [
+            {
+                **verdict_of(j).model_dump(),
+                "raw_reply": j.raw_reply,
+                "id": j.id,
+                "rubric": rubrics.get(j.rubric_version_id),
+                "judge_fingerprint": judges.get(j.fingerprint_id),
+                "run_id": j.run_id,
+                "purpose": j.purpose,
+                "mode": j.mode,
+                "messages_hash": j.messages_hash,
+                "prompt_tokens": j.prompt_tokens,
+                "completion_tokens": j.completion_tokens,
+                "latency_ms": j.latency_ms,
+                "attempts": j.attempts,
+                "created_at": repo.as_utc_iso(j.created_at),
+                "completed_at": repo.as_utc_iso(j.completed_at),
+            }
+            for j in pair.judgments
+        ],
+    }

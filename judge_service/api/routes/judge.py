@@ -1,0 +1,57 @@
+"""`POST /judge/pairwise` and `GET /runs/{id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from judge_service.api.deps import Caller, Context, Session, require
+from judge_service.api.schemas import AcceptedRun, PairwiseRequest, RunResult
+from judge_service.jobs.results import run_result
+from judge_service.jobs.submit import submit
+from judge_service.store.models import Run
+
+router = APIRouter(tags=["judging"])
+
+
+@router.post(
+    "/judge/pairwise",
+    response_model=RunResult,
+    responses={202: {"model": AcceptedRun}, 409: {}, 413: {}, 422: {}, 503: {}},
+)
+async def judge_pairwise(
+    body: PairwiseRequest,
+    ctx: Context,
+    caller: Annotated[Caller, Depends(require("submit"))],
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> RunResult | JSONResponse:
+    """Judge Base/FT pairs per rubric dimension in both orders; small batches answer synchronously."""
+    submitted = await submit(ctx, body, f"key{caller.key_id}", idempotency_key)
+    if not submitted.synchronous:
+        ctx.executor.start(submitted.run_id)
+        accepted = AcceptedRun(
+            run_id=submitted.run_id, status="accepted", status_url=f"/runs/{submitted.run_id}", items=len(body.items)
+        )
+        return JSONResponse(accepted.model_dump(), status_code=202)
+    await ctx.executor.wait(submitted.run_id)
+    async with ctx.sessions() as session:
+        run = await session.get(Run, submitted.run_id)
+        assert run is not None
+        return await run_result(session, run)
+
+
+@router.get("/runs/{run_id}", response_model=RunResult)
+async def get_run(
+    run_id: str,
+    session: Session,
+    _: Annotated[Caller, Depends(require("read"))],
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> RunResult:
+    """Status, counts done/failed/pending, and the per-item results once the run is done."""
+    run = await session.get(Run, run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    return await run_result(session, run, offset, limit)

@@ -1,0 +1,129 @@
+"""Pydantic v2 models at the API edge: requests and responses."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Scalar = str | int | float | bool | None
+
+
+class ExperimentSpec(BaseModel):
+    """The experiment a submission belongs to; created on first use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+    base_model: str = Field(min_length=1, max_length=300)
+    ft_model: str = Field(min_length=1, max_length=300)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class JudgeOptions(BaseModel):
+    """How to judge: repeats per order, both orders or one, and whether to retry failed judgments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repeats: int = Field(default=1, ge=1, le=16)
+    swap: bool = True
+    retry_failed: bool = False
+
+
+class PairItem(BaseModel):
+    """One prompt with both answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1)
+    base_output: str = Field(min_length=1)
+    ft_output: str = Field(min_length=1)
+    reference: str | None = None
+    tags: dict[str, Scalar] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("prompt", "base_output", "ft_output")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty or only whitespace")
+        return value
+
+
+class PairwiseRequest(BaseModel):
+    """Body of `POST /judge/pairwise`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    experiment: ExperimentSpec
+    rubric: str = Field(min_length=1, max_length=120)
+    options: JudgeOptions = Field(default_factory=JudgeOptions)
+    run_async: bool = Field(default=False, alias="async")
+    items: list[PairItem] = Field(min_length=1)
+
+
+class Verdict(BaseModel):
+    """One judgment of a pair, in FT's view."""
+
+    order: Literal["base_first", "ft_first"]
+    repeat: int
+    seed: int
+    status: Literal["pending", "done", "failed"]
+    winner: Literal["base", "ft", "tie"] | None = None
+    winner_slot: Literal["A", "B", "tie"] | None = None
+    s_ft: float | None = None
+    scores: dict[str, dict[str, int]] = Field(default_factory=dict)
+    rationale: str | None = None
+    tags_base: list[str] = Field(default_factory=list)
+    tags_ft: list[str] = Field(default_factory=list)
+    failure_reason: str | None = None
+    raw_reply: str | None = None
+
+
+class ItemResult(BaseModel):
+    """Per-item answer: outcome for FT, pair score, consistency, verdicts and failures."""
+
+    id: str
+    outcome: Literal["win", "tie", "loss"] | None
+    score: float | None
+    inconsistent: bool
+    dimensions: dict[str, dict[str, float]]
+    rationales: list[str]
+    failure_tags: dict[str, list[str]]
+    verdicts: list[Verdict]
+    failed: list[Verdict]
+
+
+class RunCounts(BaseModel):
+    """Judgments of a run by status."""
+
+    done: int
+    failed: int
+    pending: int
+
+
+class RunResult(BaseModel):
+    """Status and (when done) the per-item results of a run."""
+
+    run_id: str
+    status: str
+    experiment: str
+    rubric: str
+    judge: dict[str, Any]
+    counts: RunCounts
+    error: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    items: list[ItemResult] | None = None
+    items_total: int = 0
+    offset: int = 0
+
+
+class AcceptedRun(BaseModel):
+    """202 answer for asynchronous submissions."""
+
+    run_id: str
+    status: str
+    status_url: str
+    items: int

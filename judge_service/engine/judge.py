@@ -1,0 +1,91 @@
+"""Judge one pair in one order: render, call the judge with the schema, validate, map to Base/FT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+from judge_service.engine.client import JudgeCallError, JudgeClient
+from judge_service.engine.verdict import FtVerdict, VerdictError, parse_verdict, to_ft_view, verdict_schema
+from judge_service.rubrics.registry import RubricVersion
+from judge_service.rubrics.render import Message, Order, messages_hash, render_pair
+
+
+@dataclass(frozen=True)
+class PairText:
+    """The texts of one pair."""
+
+    prompt: str
+    base_output: str
+    ft_output: str
+    reference: str | None = None
+
+
+@dataclass
+class JudgmentResult:
+    """Outcome of one judge call: a verdict, or a failure with the raw reply and the reason."""
+
+    status: str  # "done" | "failed"
+    messages: list[Message]
+    messages_hash: str
+    verdict: FtVerdict | None = None
+    winner_slot: str | None = None
+    raw: str | None = None
+    failure_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    attempts: int = 0
+
+
+async def judge_reasoned(
+    client: JudgeClient,
+    version: RubricVersion,
+    pair: PairText,
+    order: Order,
+    seed: int,
+) -> JudgmentResult:
+    """Reasoned-mode judgment. Never raises for judge problems: failures come back as results."""
+    messages = render_pair(
+        version,
+        order,
+        prompt=pair.prompt,
+        base_output=pair.base_output,
+        ft_output=pair.ft_output,
+        reference=pair.reference,
+    )
+    result = JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
+    schema = verdict_schema(version.rubric)
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(VerdictError),
+        stop=stop_after_attempt(client.settings.invalid_reply_attempts),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                completion = await client.complete(messages, seed=seed, json_schema=schema)
+                result.attempts += completion.attempts
+                result.raw = completion.raw
+                result.prompt_tokens = completion.prompt_tokens
+                result.completion_tokens = completion.completion_tokens
+                result.latency_ms = completion.latency_ms
+                try:
+                    slot_verdict = parse_verdict(completion.raw, version.rubric)
+                except VerdictError as exc:
+                    if completion.finish_reason == "length":
+                        raise VerdictError(f"{exc} (reply cut at max_tokens)") from exc
+                    raise
+    except VerdictError as exc:
+        result.failure_reason = f"invalid reply: {exc}"
+        return result
+    except JudgeCallError as exc:
+        result.attempts += exc.attempts
+        result.raw = exc.raw if exc.raw is not None else result.raw
+        result.failure_reason = exc.reason
+        return result
+    result.status = "done"
+    result.verdict = to_ft_view(slot_verdict, order, version.rubric)
+    result.winner_slot = slot_verdict.winner
+    return result

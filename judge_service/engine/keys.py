@@ -1,0 +1,46 @@
+"""The judgment key: one function builds it, and SQL's unique constraint is that key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def judgment_key(
+    *,
+    pair_id: int,
+    rubric_hash: str,
+    fingerprint_hash: str,
+    mode: str,
+    order: str,
+    repeat: int,
+    purpose: str = "judge",
+    scope: str = "",
+) -> str:
+    """SHA-256 of everything that makes two judgments the same judgment.
+
+    `scope` separates judgments that must not be shared, e.g. the run id of a re-judge run;
+    original judgments use "" so a re-sent pair maps onto the judgments it already has.
+    """
+    parts = {
+        "pair": pair_id,
+        "rubric": rubric_hash,
+        "judge": fingerprint_hash,
+        "mode": mode,
+        "order": order,
+        "repeat": repeat,
+        "purpose": purpose,
+        "scope": scope,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def seed_for(base_seed: int, repeat: int) -> int:
+    """Per-repeat seed: distinct for every repeat, the same for both orders of one repeat."""
+    return base_seed + repeat
+
+
+def pair_content_hash(prompt: str, base_output: str, ft_output: str, reference: str | None) -> str:
+    """Identity of a pair's texts, to tell a re-sent pair from a changed one."""
+    body = json.dumps([prompt, base_output, ft_output, reference], ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()

