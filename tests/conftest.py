@@ -90,7 +90,7 @@ def fake_judge(fake_server: FakeJudgeServer) -> FakeJudgeServer:
     return fake_server
 
 
-def test_settings(database_url: str, base_url: str, model: str, **overrides: Any) -> Settings:
+def make_settings(database_url: str, base_url: str, model: str, **overrides: Any) -> Settings:
     """Settings for tests: short timeouts and retry waits, no model-check caching."""
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -140,7 +140,7 @@ async def start_service(settings: Settings) -> AsyncIterator[Service]:
 @pytest.fixture
 async def service(database_url: str, fake_judge: FakeJudgeServer) -> AsyncIterator[Service]:
     """The app on a fresh database, judging with the fake judge."""
-    settings = test_settings(database_url, fake_judge.base_url, fake_judge.state.model)
+    settings = make_settings(database_url, fake_judge.base_url, fake_judge.state.model)
     async for svc in start_service(settings):
         yield svc
 

@@ -1,0 +1,115 @@
+"""End to end against the real vLLM CPU judge serving the embedded default model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from judge_service.config import Settings
+from judge_service.judge_model.prepare import prepare
+from judge_service.judge_model.serve import VllmServer
+from judge_service.rubrics.render import messages_hash, render_pair
+from judge_service.store import repo
+from judge_service.store.models import Judgment, JudgmentScore, Pair
+from tests.conftest import ROOT, make_settings, pairwise_body, skip_or_fail, start_service
+from tests.fake_judge import free_port
+
+pytestmark = pytest.mark.vllm
+
+
+@pytest.fixture(scope="session")
+def vllm_judge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    """Prepare the default judge (once per checkout) and serve it with vLLM on a free port."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as exc:
+        skip_or_fail(f"vLLM is not installed: {exc}")
+    settings = Settings(vllm_port=free_port(), model_dir=ROOT / ".judge-model" / "smollm2-135m-instruct")
+    prepare(settings.model_dir)
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    server = VllmServer(settings, log_path=log)
+    try:
+        server.start(timeout_s=600)
+    except Exception:
+        print(log.read_text()[-5000:])
+        raise
+    yield server
+    server.stop()
+
+
+def example_items(category: str, n: int) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (ROOT / "examples/pairs.jsonl").read_text().splitlines() if line.strip()]
+    picked = [r for r in rows if r["category"] == category][:n]
+    keys = ("id", "prompt", "base_output", "ft_output", "reference", "tags", "metadata")
+    return [{k: r[k] for k in keys} for r in picked]
+
+
+async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vllm_judge: VllmServer) -> None:
+    settings = make_settings(
+        database_url, vllm_judge.base_url, vllm_judge.settings.model, request_timeout_s=120.0, max_tokens=400
+    )
+    items = example_items("customer_service", 5)
+    async for svc in start_service(settings):
+        health = (await svc.http.get("/healthz")).json()
+        assert health["status"] == "ok" and health["judge"]["backend_version"] == "0.32.0"
+        reply = await svc.http.post(
+            "/judge/pairwise", json=pairwise_body(items), headers={**svc.auth("submit"), "Idempotency-Key": "e2e"}
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["status"] == "done" and body["judge"]["model"] == vllm_judge.settings.model
+        counts = body["counts"]
+        assert counts["pending"] == 0 and counts["done"] + counts["failed"] == 10
+        assert counts["done"] >= 8, body  # schema-forced output: failures must be rare
+        for item in body["items"]:
+            orders = {v["order"] for v in item["verdicts"] + item["failed"]}
+            assert orders == {"base_first", "ft_first"}
+            for verdict in item["verdicts"]:
+                assert verdict["winner"] in ("base", "ft", "tie") and verdict["winner_slot"] in ("A", "B", "tie")
+                assert set(verdict["scores"]) == {"accuracy", "resolution", "tone", "compliance", "concision"}
+            if item["verdicts"]:
+                assert item["outcome"] in ("win", "tie", "loss") and 0.0 <= item["score"] <= 1.0
+        async with svc.ctx.sessions() as session:
+            judgments = list((await session.execute(select(Judgment))).scalars())
+            assert len(judgments) == 10
+            n_scores = (await session.execute(select(func.count()).select_from(JudgmentScore))).scalar_one()
+            assert n_scores == 5 * sum(j.status == "done" for j in judgments)
+            for judgment in judgments:
+                assert judgment.raw_reply and judgment.messages_hash and judgment.latency_ms
+                pair = await session.get(Pair, judgment.pair_id)
+                rubric_row = await session.get(repo.RubricVersionRow, judgment.rubric_version_id)
+                assert pair is not None and rubric_row is not None
+                order = "base_first" if judgment.order == "base_first" else "ft_first"
+                again = render_pair(
+                    repo.version_from_row(rubric_row), order, prompt=pair.prompt, base_output=pair.base_output,
+                    ft_output=pair.ft_output, reference=pair.reference,
+                )
+                assert messages_hash(again) == judgment.messages_hash
+                if judgment.status == "done":
+                    assert judgment.prompt_tokens and judgment.prompt_tokens > 300 and judgment.completion_tokens
+                    assert (judgment.winner_slot == "tie") == (judgment.winner == "tie")
+                else:
+                    assert judgment.failure_reason
+        # The same request again: no new judge calls, same answer.
+        again_reply = await svc.http.post(
+            "/judge/pairwise", json=pairwise_body(items), headers={**svc.auth("submit"), "Idempotency-Key": "e2e"}
+        )
+        assert again_reply.json() == body
+        async with svc.ctx.sessions() as session:
+            assert (await session.execute(select(func.count()).select_from(Judgment))).scalar_one() == 10
+
+
+async def test_too_long_for_judge_context_is_refused(tmp_path: Path, vllm_judge: VllmServer) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'ctx.db'}", vllm_judge.base_url, vllm_judge.settings.model)
+    items = example_items("copywriting", 2)
+    items[1]["ft_output"] = "lorem ipsum dolor sit amet " * 700
+    async for svc in start_service(settings):
+        reply = await svc.http.post("/judge/pairwise", json=pairwise_body(items), headers=svc.auth("submit"))
+        assert reply.status_code == 422
+        detail = reply.json()["detail"][0]
+        assert detail["loc"] == ["body", "items", 1] and "exceeds the judge context of 4096 tokens" in detail["msg"]
