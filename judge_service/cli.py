@@ -6,8 +6,9 @@ import asyncio
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +16,11 @@ from rich.table import Table
 
 from judge_service import auth
 from judge_service.config import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
 
 app = typer.Typer(help="LLM-as-a-judge service for fine-tuned vs base models.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -49,7 +55,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     console.print(f"database at {settings.database_url} is at revision {revision}")
 
 
-async def _with_session(action):  # type: ignore[no-untyped-def]
+async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from judge_service.store import db
 
     settings = get_settings()
@@ -87,7 +93,9 @@ def keys_list() -> None:
     rows = asyncio.run(_with_session(repo.list_api_keys))
     table = Table("prefix", "name", "scopes", "created", "revoked")
     for row in rows:
-        table.add_row(row.prefix, row.name, row.scopes, repo.as_utc_iso(row.created_at), repo.as_utc_iso(row.revoked_at) or "")
+        table.add_row(
+            row.prefix, row.name, row.scopes, repo.as_utc_iso(row.created_at), repo.as_utc_iso(row.revoked_at) or ""
+        )
     console.print(table)
 
 

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     model_revision: str = DEFAULT_MODEL_REVISION
     temperature: float = 0.0
     top_p: float = 1.0
-    max_tokens: int = 400
+    max_tokens: int = 512
     seed: int = 0
     concurrency: int = 16
     sync_max_items: int = 32

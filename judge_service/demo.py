@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from judge_service.config import Settings, get_settings
@@ -26,7 +26,8 @@ from judge_service.judge_model.prepare import is_prepared, prepare
 from judge_service.judge_model.serve import VllmServer, stop_pid
 from judge_service.stats.winrate import win_rate
 
-console = Console()
+# Wide enough for the summary table when output goes to a log instead of a terminal.
+console = Console(width=None if Console().is_terminal else 150)
 BATCH = 8
 RUBRIC_BY_CATEGORY = {"customer_service": "customer_service", "copywriting": "copywriting"}
 
@@ -110,57 +111,61 @@ def create_demo_key(settings: Settings) -> str:
     return asyncio.run(_create())
 
 
+async def _send_batch(
+    client: httpx.AsyncClient, tally: ExperimentTally, batch: list[dict[str, Any]], index: int
+) -> None:
+    body = {
+        "experiment": {
+            "name": tally.name,
+            "base_model": "larkspur-assistant-base",
+            "ft_model": "larkspur-assistant-sft",
+            "metadata": {"source": "examples/pairs.jsonl"},
+        },
+        "rubric": tally.rubric,
+        "items": [_item(r) for r in batch],
+    }
+    # A fixed Idempotency-Key per batch: running the demo again replays stored answers.
+    reply = await client.post("/judge/pairwise", json=body, headers={"Idempotency-Key": f"{tally.name}-batch-{index}"})
+    if reply.status_code != 200:
+        raise RuntimeError(f"batch {index} of {tally.name}: HTTP {reply.status_code}: {reply.text}")
+    for item in reply.json()["items"]:
+        tally.pairs += 1
+        tally.failed += len(item["failed"])
+        tally.inconsistent += bool(item["inconsistent"])
+        if item["score"] is not None:
+            tally.scores.append(item["score"])
+
+
 async def submit_all(url: str, key: str, examples: list[dict[str, Any]]) -> list[ExperimentTally]:
     """Submit every experiment's examples in synchronous batches, with a progress bar."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in examples:
         groups.setdefault(row["category"], []).append(row)
     tallies = []
-    headers = {"Authorization": f"Bearer {key}"}
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
+    # Two batches in flight keep the judge's batch full while each answer stays small.
+    limit = asyncio.Semaphore(2)
+    headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=900.0) as client:
         with progress:
             for category, rows in groups.items():
-                name = f"demo-{category.replace('_', '-')}"
-                tally = ExperimentTally(name, RUBRIC_BY_CATEGORY.get(category, "general"))
-                task = progress.add_task(f"{name} ({tally.rubric})", total=len(rows))
+                tally = ExperimentTally(
+                    f"demo-{category.replace('_', '-')}", RUBRIC_BY_CATEGORY.get(category, "general")
+                )
+                task = progress.add_task(f"{tally.name} ({tally.rubric})", total=len(rows))
                 started = time.perf_counter()
 
-                async def send(batch: list[dict[str, Any]], index: int, tally: ExperimentTally = tally) -> None:
-                    body = {
-                        "experiment": {
-                            "name": tally.name,
-                            "base_model": "larkspur-assistant-base",
-                            "ft_model": "larkspur-assistant-sft",
-                            "metadata": {"source": "examples/pairs.jsonl"},
-                        },
-                        "rubric": tally.rubric,
-                        "items": [_item(r) for r in batch],
-                    }
-                    reply = await client.post(
-                        "/judge/pairwise", json=body, headers={"Idempotency-Key": f"{tally.name}-batch-{index}"}
-                    )
-                    if reply.status_code != 200:
-                        raise RuntimeError(f"batch {index} of {tally.name}: HTTP {reply.status_code}: {reply.text}")
-                    for item in reply.json()["items"]:
-                        tally.pairs += 1
-                        tally.failed += len(item["failed"])
-                        tally.inconsistent += bool(item["inconsistent"])
-                        if item["score"] is not None:
-                            tally.scores.append(item["score"])
+                async def guarded(
+                    batch: list[dict[str, Any]], index: int, tally: ExperimentTally, task: TaskID
+                ) -> None:
+                    async with limit:
+                        await _send_batch(client, tally, batch, index)
                     progress.advance(task, len(batch))
 
                 batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
-                # Two batches in flight keep the judge's batch full while each answer stays small.
-                limit = asyncio.Semaphore(2)
-
-                async def guarded(batch: list[dict[str, Any]], index: int) -> None:
-                    async with limit:
-                        await send(batch, index)
-
-                await asyncio.gather(*(guarded(b, i) for i, b in enumerate(batches)))
+                await asyncio.gather(*(guarded(b, i, tally, task) for i, b in enumerate(batches)))
                 tally.seconds = time.perf_counter() - started
                 tallies.append(tally)
     return tallies
@@ -169,14 +174,34 @@ async def submit_all(url: str, key: str, examples: list[dict[str, Any]]) -> list
 def print_summary(tallies: list[ExperimentTally]) -> None:
     """One row per experiment: pairs, FT wins/ties/losses, win rate with CI, failures, time."""
     table = Table(title="FT vs Base on the example set (judge: embedded SmolLM2-135M, both orders)")
-    for column in ("experiment", "rubric", "pairs", "FT wins", "ties", "FT losses", "win rate [95% CI]",
-                   "inconsistent", "failed judgments", "time"):
+    for column in (
+        "experiment",
+        "rubric",
+        "pairs",
+        "FT wins",
+        "ties",
+        "FT losses",
+        "win rate [95% CI]",
+        "inconsistent",
+        "failed judgments",
+        "time",
+    ):
         table.add_column(column, justify="left" if column in ("experiment", "rubric") else "right")
     for t in tallies:
         wr = win_rate(t.scores)
         rate = f"{wr.win_rate:.1f} [{wr.ci_low:.1f}, {wr.ci_high:.1f}]" if wr.n else "n/a"
-        table.add_row(t.name, t.rubric, str(t.pairs), str(wr.wins), str(wr.ties), str(wr.losses), rate,
-                      str(t.inconsistent), str(t.failed), f"{t.seconds:.1f}s")
+        table.add_row(
+            t.name,
+            t.rubric,
+            str(t.pairs),
+            str(wr.wins),
+            str(wr.ties),
+            str(wr.losses),
+            rate,
+            str(t.inconsistent),
+            str(t.failed),
+            f"{t.seconds:.1f}s",
+        )
     console.print(table)
 
 

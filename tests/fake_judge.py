@@ -65,7 +65,10 @@ def build_app(state: FakeJudgeState) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": state.model, "object": "model", "max_model_len": state.max_model_len}]}
+        return {
+            "object": "list",
+            "data": [{"id": state.model, "object": "model", "max_model_len": state.max_model_len}],
+        }
 
     @app.get("/version")
     async def version() -> dict[str, str]:

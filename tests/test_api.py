@@ -57,7 +57,9 @@ async def test_sync_judging_stores_both_orders_and_maps_ab(service: Service) -> 
 
 async def test_position_biased_judge_is_flagged_inconsistent(service: Service, fake_judge: Any) -> None:
     fake_judge.state.mode = "always_a"
-    reply = await service.http.post("/judge/pairwise", json=pairwise_body(pair_items(2)), headers=service.auth("submit"))
+    reply = await service.http.post(
+        "/judge/pairwise", json=pairwise_body(pair_items(2)), headers=service.auth("submit")
+    )
     assert reply.status_code == 200
     for item in reply.json()["items"]:
         assert item["inconsistent"] is True
@@ -83,7 +85,9 @@ async def test_idempotency_key_replays_first_answer(service: Service, fake_judge
 async def test_resent_pair_creates_no_new_judgments(service: Service, fake_judge: Any) -> None:
     await service.http.post("/judge/pairwise", json=pairwise_body(pair_items(2)), headers=service.auth("submit"))
     calls = fake_judge.state.calls
-    again = await service.http.post("/judge/pairwise", json=pairwise_body(pair_items(3)), headers=service.auth("submit"))
+    again = await service.http.post(
+        "/judge/pairwise", json=pairwise_body(pair_items(3)), headers=service.auth("submit")
+    )
     assert again.status_code == 200
     assert [i["id"] for i in again.json()["items"]] == ["p0", "p1", "p2"]
     assert fake_judge.state.calls == calls + 2  # only the new pair, in two orders

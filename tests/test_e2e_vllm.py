@@ -86,8 +86,12 @@ async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vl
                 assert pair is not None and rubric_row is not None
                 order = "base_first" if judgment.order == "base_first" else "ft_first"
                 again = render_pair(
-                    repo.version_from_row(rubric_row), order, prompt=pair.prompt, base_output=pair.base_output,
-                    ft_output=pair.ft_output, reference=pair.reference,
+                    repo.version_from_row(rubric_row),
+                    order,
+                    prompt=pair.prompt,
+                    base_output=pair.base_output,
+                    ft_output=pair.ft_output,
+                    reference=pair.reference,
                 )
                 assert messages_hash(again) == judgment.messages_hash
                 if judgment.status == "done":

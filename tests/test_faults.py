@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from judge_service.store.models import Judgment
-from tests.conftest import Service, pair_items, pairwise_body, start_service, make_settings
+from tests.conftest import Service, make_settings, pair_items, pairwise_body, start_service
 from tests.fake_judge import FakeJudgeServer
 
 
@@ -35,7 +35,9 @@ async def stored(svc: Service) -> list[Judgment]:
 
 
 @pytest.mark.parametrize("fault", ["error500", "error429", "timeout"])
-async def test_transient_fault_is_retried_then_succeeds(sqlite_service: Service, fake_judge: FakeJudgeServer, fault: str) -> None:
+async def test_transient_fault_is_retried_then_succeeds(
+    sqlite_service: Service, fake_judge: FakeJudgeServer, fault: str
+) -> None:
     fake_judge.state.faults = [fault, fault]
     if fault == "timeout":
         sqlite_service.ctx.client.openai = sqlite_service.ctx.client.openai.with_options(timeout=0.5)
@@ -46,7 +48,9 @@ async def test_transient_fault_is_retried_then_succeeds(sqlite_service: Service,
     assert judgment.status == "done" and judgment.attempts == 3
 
 
-async def test_persistent_500_is_stored_failed_with_raw_text(sqlite_service: Service, fake_judge: FakeJudgeServer) -> None:
+async def test_persistent_500_is_stored_failed_with_raw_text(
+    sqlite_service: Service, fake_judge: FakeJudgeServer
+) -> None:
     fake_judge.state.mode = "error500"
     body = await judge_one(sqlite_service)
     item = body["items"][0]
@@ -78,7 +82,9 @@ async def test_invalid_json_is_retried_then_stored_failed(sqlite_service: Servic
     calls = fake_judge.state.calls
     fake_judge.state.mode = "marker"
     again = await sqlite_service.http.post(
-        "/judge/pairwise", json=pairwise_body(pair_items(1), options={"swap": False}), headers=sqlite_service.auth("submit")
+        "/judge/pairwise",
+        json=pairwise_body(pair_items(1), options={"swap": False}),
+        headers=sqlite_service.auth("submit"),
     )
     assert again.json()["counts"]["failed"] == 1 and fake_judge.state.calls == calls
     retried = await sqlite_service.http.post(

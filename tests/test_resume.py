@@ -26,7 +26,9 @@ async def test_pending_run_resumes_after_restart(database_url: str, fake_judge: 
     assert fake_judge.state.calls == 6
 
 
-async def test_resumed_run_waits_for_judge_then_refuses_another_judge(database_url: str, fake_judge: FakeJudgeServer) -> None:
+async def test_resumed_run_waits_for_judge_then_refuses_another_judge(
+    database_url: str, fake_judge: FakeJudgeServer
+) -> None:
     settings = make_settings(database_url, fake_judge.base_url, "fake-judge")
     request = PairwiseRequest.model_validate(pairwise_body(pair_items(1), **{"async": True}))
     async for svc in start_service(settings):
@@ -37,6 +39,10 @@ async def test_resumed_run_waits_for_judge_then_refuses_another_judge(database_u
         await svc.ctx.executor.wait(submitted.run_id)
         async with svc.ctx.sessions() as session:
             run = await session.get(Run, submitted.run_id)
-            assert run is not None and run.status == "failed" and "differs from the one this run was pinned to" in (run.error or "")
+            assert (
+                run is not None
+                and run.status == "failed"
+                and "differs from the one this run was pinned to" in (run.error or "")
+            )
             assert (await repo.run_counts(session, run.id))["pending"] == 2
     assert fake_judge.state.calls == 0

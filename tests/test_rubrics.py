@@ -35,7 +35,12 @@ def test_ships_four_rubrics_with_design_dimensions(registry: RubricRegistry) -> 
     assert registry.names() == ["copywriting", "customer_service", "general", "sft_regression"]
     general = registry.get("general").rubric
     assert general.dimension_keys == [
-        "helpfulness", "correctness", "completeness", "instruction_following", "harmlessness", "format"
+        "helpfulness",
+        "correctness",
+        "completeness",
+        "instruction_following",
+        "harmlessness",
+        "format",
     ]
     assert registry.get("sft_regression").rubric.decision.method == "weighted"
 

@@ -14,7 +14,9 @@ from judge_service.stats.winrate import win_rate
 
 
 def test_pair_outcomes() -> None:
-    win = summarize_pair([JudgmentPoint("base_first", 1.0, {"x": (2, 4)}), JudgmentPoint("ft_first", 1.0, {"x": (3, 5)})])
+    win = summarize_pair(
+        [JudgmentPoint("base_first", 1.0, {"x": (2, 4)}), JudgmentPoint("ft_first", 1.0, {"x": (3, 5)})]
+    )
     assert (win.score, win.outcome, win.inconsistent, win.dimensions["x"]) == (1.0, "win", False, (2.5, 4.5))
     flip = summarize_pair([JudgmentPoint("base_first", 1.0), JudgmentPoint("ft_first", 0.0)])
     assert (flip.score, flip.outcome, flip.inconsistent) == (0.5, "tie", True)

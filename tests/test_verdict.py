@@ -91,10 +91,23 @@ def test_weighted_decision_overrides_holistic_call() -> None:
 
 
 def test_judgment_key_and_seeds() -> None:
-    base = {"pair_id": 1, "rubric_hash": "r", "fingerprint_hash": "f", "mode": "reasoned", "order": "base_first", "repeat": 0}
+    base = {
+        "pair_id": 1,
+        "rubric_hash": "r",
+        "fingerprint_hash": "f",
+        "mode": "reasoned",
+        "order": "base_first",
+        "repeat": 0,
+    }
     key = judgment_key(**base)  # type: ignore[arg-type]
     assert key == judgment_key(**base)  # type: ignore[arg-type]
-    for field, value in [("pair_id", 2), ("rubric_hash", "r2"), ("fingerprint_hash", "f2"), ("order", "ft_first"), ("repeat", 1)]:
+    for field, value in [
+        ("pair_id", 2),
+        ("rubric_hash", "r2"),
+        ("fingerprint_hash", "f2"),
+        ("order", "ft_first"),
+        ("repeat", 1),
+    ]:
         assert judgment_key(**{**base, field: value}) != key  # type: ignore[arg-type]
     assert judgment_key(**base, purpose="rejudge", scope="run-1") != key  # type: ignore[arg-type]
     assert [seed_for(7, r) for r in range(3)] == [7, 8, 9]

@@ -51,7 +51,10 @@ async def bootstrap_key(ctx: ServiceContext) -> str | None:
         if (await session.execute(select(func.count()).select_from(ApiKey))).scalar_one():
             return None
         key = await repo.create_api_key(session, "bootstrap-admin", ["submit", "read", "admin"])
-    print(f"judge-service: created the first API key (scopes submit,read,admin); it is shown only once:\n{key}", flush=True)
+    print(
+        f"judge-service: created the first API key (scopes submit,read,admin); it is shown only once:\n{key}",
+        flush=True,
+    )
     if ctx.settings.bootstrap_key_file:
         ctx.settings.bootstrap_key_file.write_text(key + "\n")
     return key

@@ -151,8 +151,7 @@ class JudgeClient:
         served = {m.get("id"): m for m in models if isinstance(m, dict)}
         if pinned not in served:
             raise JudgeUnavailableError(
-                f"judge at {self.settings.base_url} serves {sorted(map(str, served))}, "
-                f"not the pinned model {pinned!r}"
+                f"judge at {self.settings.base_url} serves {sorted(map(str, served))}, not the pinned model {pinned!r}"
             )
         card = served[pinned]
         version = None

@@ -12,7 +12,8 @@ from judge_service.rubrics.render import Order
 Slot = Literal["A", "B", "tie"]
 Side = Literal["base", "ft", "tie"]
 SCORES = (1, 2, 3, 4, 5)
-RATIONALE_MAX_CHARS = 400
+# Small models can loop inside the rationale; the cap keeps a verdict within max_tokens.
+RATIONALE_MAX_CHARS = 160
 
 
 class VerdictError(ValueError):

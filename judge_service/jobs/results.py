@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from judge_service.api.schemas import ItemResult, RunCounts, RunResult, Verdict
 from judge_service.stats.pairs import JudgmentPoint, summarize_pair
 from judge_service.store import repo
-from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, Run, RubricVersionRow
+from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow, Run
 
 
 def verdict_of(judgment: Judgment) -> Verdict:
@@ -20,9 +20,9 @@ def verdict_of(judgment: Judgment) -> Verdict:
         order="base_first" if judgment.order == "base_first" else "ft_first",
         repeat=judgment.repeat,
         seed=judgment.seed,
-        status=judgment.status,  # type: ignore[arg-type]
-        winner=judgment.winner,  # type: ignore[arg-type]
-        winner_slot=judgment.winner_slot,  # type: ignore[arg-type]
+        status=judgment.status,
+        winner=judgment.winner,
+        winner_slot=judgment.winner_slot,
         s_ft=judgment.s_ft,
         scores={s.dimension: {"base": s.base_score, "ft": s.ft_score} for s in judgment.scores},
         rationale=judgment.rationale,
@@ -87,9 +87,7 @@ async def run_result(session: AsyncSession, run: Run, offset: int = 0, limit: in
     if run.status != "done":
         return result
     pair_ids = [int(p) for p in run.pair_ids][offset : None if limit is None else offset + limit]
-    external = dict(
-        (await session.execute(select(Pair.id, Pair.external_id).where(Pair.id.in_(pair_ids)))).all()
-    )
+    external = dict((await session.execute(select(Pair.id, Pair.external_id).where(Pair.id.in_(pair_ids)))).all())
     by_pair: dict[int, list[Judgment]] = {p: [] for p in pair_ids}
     for judgment in await repo.run_judgments(session, run.id, pair_ids):
         by_pair[judgment.pair_id].append(judgment)

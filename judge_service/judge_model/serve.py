@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,7 +67,9 @@ def vllm_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def wait_ready(base_url: str, model: str, timeout_s: float = 300.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    base_url: str, model: str, timeout_s: float = 300.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll `/v1/models` until `model` is served; fail early if the process died."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -132,7 +135,9 @@ class VllmServer:
     def __enter__(self) -> VllmServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -149,8 +154,6 @@ def stop_pid(pid: int, timeout_s: float = 30.0) -> bool:
         except ProcessLookupError:
             return True
         time.sleep(0.2)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return True

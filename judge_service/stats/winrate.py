@@ -31,7 +31,9 @@ class WinRate:
         return asdict(self)
 
 
-def bootstrap_ci(values: np.ndarray, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray, n_resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean, resampling pairs; seeded so reports are reproducible."""
     if values.size == 0:
         return (float("nan"), float("nan"))

@@ -31,11 +31,13 @@ from judge_service.store.models import (
 )
 
 
-async def insert_ignore(session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], keys: list[str]
+) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: concurrent or repeated submissions never duplicate rows."""
     if not rows:
         return
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # Chunked to stay under both backends' bound-parameter limits.
     chunk = max(1, 30000 // max(1, len(rows[0])))
@@ -47,7 +49,7 @@ async def insert_ignore(session: AsyncSession, model: type[Base], rows: Sequence
 # -- experiments ---------------------------------------------------------------------------
 
 
-def experiment_query(ref: str | int) -> Select[tuple[Experiment]]:
+def experiment_query(ref: str | int) -> Select[Experiment]:
     """Select an experiment by id (digits) or by name."""
     text = str(ref)
     if text.isdigit():
@@ -260,10 +262,14 @@ async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
 async def revoke_api_key(session: AsyncSession, ref: str) -> ApiKey | None:
     """Revoke a key by its prefix or name; returns it, or None if there is no such active key."""
     rows = (
-        await session.execute(
-            select(ApiKey).where(((ApiKey.prefix == ref) | (ApiKey.name == ref)) & ApiKey.revoked_at.is_(None))
+        (
+            await session.execute(
+                select(ApiKey).where(((ApiKey.prefix == ref) | (ApiKey.name == ref)) & ApiKey.revoked_at.is_(None))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if len(rows) != 1:
         return None
     rows[0].revoked_at = utcnow()

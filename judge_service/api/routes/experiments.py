@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from judge_service.api.deps import Caller, Session, require
 from judge_service.jobs.results import verdict_of
 from judge_service.store import repo
-from judge_service.store.models import Judgment, JudgeFingerprint, Pair, RubricVersionRow
+from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow
 
 router = APIRouter(tags=["experiments"])
 
@@ -19,15 +19,19 @@ router = APIRouter(tags=["experiments"])
 @router.get("/experiments")
 async def list_experiments(session: Session, _: Annotated[Caller, Depends(require("read"))]) -> list[dict[str, Any]]:
     """All experiments with their pair and judgment counts."""
-    pair_counts = dict((await session.execute(select(Pair.experiment_id, func.count()).group_by(Pair.experiment_id))).all())
+    pair_counts = dict(
+        (await session.execute(select(Pair.experiment_id, func.count()).group_by(Pair.experiment_id))).all()
+    )
     judgment_counts = dict(
         (
             await session.execute(
-                select(Pair.experiment_id, func.count()).join(Judgment, Judgment.pair_id == Pair.id).group_by(Pair.experiment_id)
+                select(Pair.experiment_id, func.count())
+                .join(Judgment, Judgment.pair_id == Pair.id)
+                .group_by(Pair.experiment_id)
             )
         ).all()
     )
-    experiments = (await session.execute(select(repo.Experiment).order_by(repo.Experiment.id))).scalars()
+    experiments = (await session.execute(select(Experiment).order_by(Experiment.id))).scalars()
     return [
         {
             "id": e.id,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from judge_service.api.deps import Context
@@ -34,7 +34,12 @@ async def healthz(ctx: Context) -> JSONResponse:
             "base_url": ctx.settings.base_url,
         }
     except JudgeUnavailableError as exc:
-        body["judge"] = {"ok": False, "error": str(exc), "pinned_model": ctx.settings.model, "base_url": ctx.settings.base_url}
+        body["judge"] = {
+            "ok": False,
+            "error": str(exc),
+            "pinned_model": ctx.settings.model,
+            "base_url": ctx.settings.base_url,
+        }
     ok = body["database"]["ok"] and body["judge"]["ok"]
     body["status"] = "ok" if ok else "unavailable"
     return JSONResponse(body, status_code=200 if ok else 503)

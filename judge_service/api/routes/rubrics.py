@@ -24,7 +24,9 @@ async def list_rubrics(ctx: Context, _: Annotated[Caller, Depends(require("read"
                 "name": name,
                 "newest": versions[-1].ref,
                 "description": versions[-1].rubric.description,
-                "versions": [{"ref": v.ref, "version": v.rubric.version, "content_hash": v.content_hash} for v in versions],
+                "versions": [
+                    {"ref": v.ref, "version": v.rubric.version, "content_hash": v.content_hash} for v in versions
+                ],
             }
         )
     return out
