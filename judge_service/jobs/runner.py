@@ -24,11 +24,13 @@ from judge_service.store.models import (
     JudgeFingerprint,
     Judgment,
     JudgmentScore,
+    Pair,
     RubricVersionRow,
     Run,
     RunJudgment,
     utcnow,
 )
+from judge_service.store.results import SetKey, refresh_judge_pair, result_set_id
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class RunExecutor:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._judgments: dict[int, asyncio.Task[None]] = {}
         self._versions: dict[int, RubricVersion] = {}
+        self._sets: dict[SetKey, int] = {}
         self.on_run_done: ResultHook | None = None
 
     def start(self, run_id: str) -> asyncio.Task[None]:
@@ -220,3 +223,20 @@ class RunExecutor:
                     JudgmentScore(judgment_id=judgment_id, dimension=d, base_score=b, ft_score=f)
                     for d, (b, f) in verdict.scores.items()
                 )
+            await session.flush()
+            await self._refresh_pair(session, judgment)
+
+    async def _refresh_pair(self, session: AsyncSession, judgment: Judgment) -> None:
+        pair = await session.get(Pair, judgment.pair_id)
+        assert pair is not None
+        key = SetKey(
+            experiment_id=pair.experiment_id,
+            rubric_version_id=judgment.rubric_version_id,
+            fingerprint_id=judgment.fingerprint_id,
+            mode=judgment.mode,
+            purpose=judgment.purpose,
+            scope=(judgment.run_id or "") if judgment.purpose == "rejudge" else "",
+        )
+        if key not in self._sets:
+            self._sets[key] = await result_set_id(session, key)
+        await refresh_judge_pair(session, self._sets[key], key, judgment.pair_id)

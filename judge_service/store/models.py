@@ -207,3 +207,79 @@ class JudgmentScore(Base):
     ft_score: Mapped[int] = mapped_column(SmallInteger)
 
     judgment: Mapped[Judgment] = relationship(back_populates="scores")
+
+
+class ResultSet(Base):
+    """One comparable set of pair results: an experiment judged by one source under one rubric and judge.
+
+    Statistics never mix result sets; the judge's own sets have source "judge", imported labels
+    have their source name (and no rubric or fingerprint).
+    """
+
+    __tablename__ = "result_sets"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "source", "rubric_version_id", "fingerprint_id", "mode", "purpose", "scope"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(100), default="judge")
+    # 0 instead of NULL for label sources: NULLs never collide in unique constraints.
+    rubric_version_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    fingerprint_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    mode: Mapped[str] = mapped_column(String(20), default="reasoned")
+    purpose: Mapped[str] = mapped_column(String(20), default="judge")
+    scope: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PairResult(Base):
+    """A pair's aggregate within a result set (DESIGN.md pair score), kept current as judgments land.
+
+    Reports aggregate these rows in SQL instead of re-reading every judgment.
+    """
+
+    __tablename__ = "pair_results"
+    result_set_id: Mapped[int] = mapped_column(ForeignKey("result_sets.id", ondelete="CASCADE"), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True, index=True)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    n_valid: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    s_base_first: Mapped[float | None] = mapped_column(Float, default=None)
+    s_ft_first: Mapped[float | None] = mapped_column(Float, default=None)
+    inconsistent: Mapped[bool] = mapped_column(default=False)
+    orders_agree: Mapped[bool | None] = mapped_column(default=None)
+    a_picks: Mapped[int] = mapped_column(Integer, default=0)
+    decisive: Mapped[int] = mapped_column(Integer, default=0)
+    tags_base_mask: Mapped[int] = mapped_column(Integer, default=0)
+    tags_ft_mask: Mapped[int] = mapped_column(Integer, default=0)
+    base_len: Mapped[int] = mapped_column(Integer, default=0)
+    ft_len: Mapped[int] = mapped_column(Integer, default=0)
+    judged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PairDimensionResult(Base):
+    """Per-dimension pair means (Base, FT) and the per-dimension pair score within a result set."""
+
+    __tablename__ = "pair_dimension_results"
+    result_set_id: Mapped[int] = mapped_column(ForeignKey("result_sets.id", ondelete="CASCADE"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(24), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True, index=True)
+    base_mean: Mapped[float | None] = mapped_column(Float, default=None)
+    ft_mean: Mapped[float | None] = mapped_column(Float, default=None)
+    score: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Label(Base):
+    """An imported verdict for a stored pair: a human annotator or another judge (FT's view s_ft)."""
+
+    __tablename__ = "labels"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    annotator: Mapped[str] = mapped_column(String(200))
+    dimension: Mapped[str] = mapped_column(String(24), default="")
+    s_ft: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

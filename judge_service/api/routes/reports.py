@@ -1,0 +1,132 @@
+"""`GET /reports/*`: win rates, failure cases, checkpoints, Bradley–Terry and agreement."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from judge_service.api.deps import Caller, Session, require
+from judge_service.reports import compare, failures
+from judge_service.reports.winrate import ReportError, win_rate_report
+from judge_service.store import repo
+from judge_service.store.aggregate import PairFilter
+from judge_service.store.models import Experiment
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+Reader = Annotated[Caller, Depends(require("read"))]
+
+
+def _pairs(values: list[str], name: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, wanted = value.partition(":")
+        if not sep or not key:
+            raise HTTPException(
+                422, [{"loc": ["query", name], "msg": f"expected KEY:VALUE, got {value!r}", "type": "value_error"}]
+            )
+        out[key] = wanted
+    return out
+
+
+def pair_filter(
+    tag: Annotated[list[str], Query(description="Tag filter KEY:VALUE (repeatable).")] = [],  # noqa: B006
+    meta: Annotated[list[str], Query(description="Metadata filter KEY:VALUE (repeatable).")] = [],  # noqa: B006
+    since: Annotated[datetime | None, Query(description="Judged at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Judged before (ISO 8601).")] = None,
+) -> PairFilter:
+    """Pair filters shared by the reports."""
+    return PairFilter(_pairs(tag, "tag"), _pairs(meta, "meta"), since, until)
+
+
+Filter = Annotated[PairFilter, Depends(pair_filter)]
+
+
+async def experiment_or_404(session: Session, ref: str) -> Experiment:
+    """Resolve an experiment by name or id."""
+    found = await repo.get_experiment(session, ref)
+    if found is None:
+        raise HTTPException(
+            404, [{"loc": ["query", "experiment"], "msg": f"no experiment {ref!r}", "type": "not_found"}]
+        )
+    return found
+
+
+@router.get("/win-rate")
+async def win_rate(
+    session: Session,
+    _: Reader,
+    flt: Filter,
+    experiment: Annotated[str, Query(description="Experiment name or id.")],
+    source: Annotated[str, Query(description="'judge' or an imported label source.")] = "judge",
+    rubric: Annotated[str | None, Query(description="name or name@vN; default the newest used.")] = None,
+    judge: Annotated[str | None, Query(description="Judge fingerprint (prefix); default the newest used.")] = None,
+    mode: Annotated[str | None, Query(description="reasoned or fast; default the newest used.")] = None,
+    group_by: Annotated[str | None, Query(description="Tag or metadata key to slice by.")] = None,
+) -> dict[str, Any]:
+    """FT's win rate over Base with CIs, sign test, consistency, lengths and per-dimension results."""
+    exp = await experiment_or_404(session, experiment)
+    try:
+        return await win_rate_report(
+            session, exp, source=source, rubric=rubric, judge=judge, mode=mode, flt=flt, group_by=group_by
+        )
+    except ReportError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
+@router.get("/failures")
+async def failure_cases(
+    session: Session,
+    _: Reader,
+    flt: Filter,
+    experiment: Annotated[str, Query(description="Experiment name or id.")],
+    rubric: Annotated[str | None, Query()] = None,
+    judge: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> dict[str, Any]:
+    """The pairs FT lost most clearly, with both answers and rationales, and failure-tag counts per side."""
+    exp = await experiment_or_404(session, experiment)
+    try:
+        return await failures.failure_report(session, exp, rubric=rubric, judge=judge, flt=flt, limit=limit)
+    except ReportError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
+@router.get("/checkpoints")
+async def checkpoints(
+    session: Session,
+    _: Reader,
+    series: Annotated[str, Query(description="Experiment metadata 'series' shared by the checkpoints.")],
+    rubric: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    """Win rate per checkpoint of a series, ordered by the experiments' metadata 'step'."""
+    return await compare.checkpoint_report(session, series, rubric=rubric)
+
+
+@router.get("/bradley-terry")
+async def bradley_terry(
+    session: Session,
+    _: Reader,
+    experiments: Annotated[str | None, Query(description="Comma-separated experiment names or ids.")] = None,
+    series: Annotated[str | None, Query(description="Or every experiment of a series.")] = None,
+    rubric: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    """Bradley–Terry strengths (Elo scale) with bootstrap CIs over models compared on shared prompts."""
+    try:
+        return await compare.bradley_terry_report(session, experiments, series, rubric=rubric)
+    except ReportError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
+@router.get("/agreement")
+async def agreement(
+    session: Session,
+    _: Reader,
+    experiment: Annotated[str, Query(description="Experiment name or id.")],
+    rubric: Annotated[str | None, Query()] = None,
+    judge: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    """The service's judge against imported labels, and annotators against each other."""
+    exp = await experiment_or_404(session, experiment)
+    return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)

@@ -1,0 +1,170 @@
+"""Reports across experiments or sources: checkpoints, Bradley–Terry, judge vs human agreement."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Float, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from judge_service.reports.winrate import ReportError, win_rate_report
+from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verdict_of_score
+from judge_service.stats.bradley_terry import Battle, bootstrap_bradley_terry
+from judge_service.store import repo
+from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
+from judge_service.store.models import Experiment, Label, Pair, PairResult, ResultSet
+
+HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high", "standard_error", "sign_test_p")
+
+
+async def series_experiments(session: AsyncSession, series: str) -> list[Experiment]:
+    """Experiments whose metadata names this series, in checkpoint order (metadata 'step', then creation)."""
+    step = cast(Experiment.meta["step"].as_string(), Float)
+    stmt = (
+        select(Experiment)
+        .where(Experiment.meta["series"].as_string() == series)
+        .order_by(step.asc().nulls_last(), Experiment.created_at, Experiment.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def checkpoint_report(session: AsyncSession, series: str, rubric: str | None = None) -> dict[str, Any]:
+    """Win rate of each checkpoint of a series against its Base, in training order."""
+    points = []
+    for exp in await series_experiments(session, series):
+        try:
+            report = await win_rate_report(session, exp, rubric=rubric, n_resamples=1000)
+        except ReportError:
+            continue  # a checkpoint not judged yet has no point
+        overall = report["overall"]
+        points.append(
+            {
+                "experiment": exp.name,
+                "ft_model": exp.ft_model,
+                "base_model": exp.base_model,
+                "checkpoint": exp.meta.get("checkpoint", exp.ft_model),
+                "step": exp.meta.get("step"),
+                "rubric": report["rubric"],
+                **{k: overall[k] for k in HEADLINE},
+            }
+        )
+    return {"series": series, "points": points}
+
+
+async def bradley_terry_report(
+    session: AsyncSession, experiments: str | None, series: str | None, rubric: str | None = None
+) -> dict[str, Any]:
+    """Strengths of every model that appears in the experiments, from their pair scores."""
+    await prepare_session(session)
+    chosen: list[Experiment] = []
+    if series:
+        chosen.extend(await series_experiments(session, series))
+    for ref in (experiments or "").split(","):
+        if ref.strip():
+            exp = await repo.get_experiment(session, ref.strip())
+            if exp is None:
+                raise ReportError(404, f"no experiment {ref.strip()!r}")
+            chosen.append(exp)
+    if not chosen:
+        raise ReportError(422, "name experiments (comma-separated) or a series")
+    battles: list[Battle] = []
+    used = []
+    for exp in dict.fromkeys(chosen):
+        result_set = await find_result_set(session, exp.id, rubric=rubric)
+        if result_set is None:
+            continue
+        data = (await aggregate(session, result_set.id, PairFilter())).get(None)
+        if data is None:
+            continue
+        used.append(exp.name)
+        battles.extend(
+            Battle(exp.base_model, exp.ft_model, float(v), int(c))
+            for v, c in zip(data.score_values, data.score_counts, strict=True)
+        )
+    try:
+        ratings = bootstrap_bradley_terry(battles, n_resamples=500)
+    except ValueError as exc:
+        raise ReportError(422, f"cannot fit Bradley–Terry: {exc}") from exc
+    models = [
+        {"model": m, "strength": est, "ci_low": low, "ci_high": high}
+        for m, (est, low, high) in sorted(ratings.items(), key=lambda kv: -kv[1][0])
+    ]
+    return {"experiments": used, "pairs": sum(b.count for b in battles), "scale": "Elo (anchor 1000)", "models": models}
+
+
+async def agreement_report(
+    session: AsyncSession, experiment: Experiment, rubric: str | None = None, judge: str | None = None
+) -> dict[str, Any]:
+    """Judge vs each label source, and annotators of each source with each other."""
+    rows = (
+        await session.execute(
+            select(Label.source, Label.annotator, Pair.external_id, Label.s_ft)
+            .join(Pair, Pair.id == Label.pair_id)
+            .where(Label.experiment_id == experiment.id, Label.dimension == "")
+            .order_by(Label.id)
+        )
+    ).all()
+    labels: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for source, annotator, pair, s in rows:
+        labels.setdefault(source, {}).setdefault(annotator, {}).setdefault(pair, []).append(float(s))
+    comparisons: list[dict[str, Any]] = []
+    judge_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
+    judge_verdicts: dict[str, str] = {}
+    if judge_set is not None:
+        judged = await session.execute(
+            select(Pair.external_id, PairResult.score)
+            .join(Pair, Pair.id == PairResult.pair_id)
+            .where(PairResult.result_set_id == judge_set.id, PairResult.score.is_not(None))
+            .where(Pair.id.in_(select(Label.pair_id).where(Label.experiment_id == experiment.id)))
+        )
+        judge_verdicts = {pair: verdict_of_score(float(score or 0.0)) for pair, score in judged.all()}
+    fleiss = []
+    for source, annotators in sorted(labels.items()):
+        merged: dict[str, list[float]] = {}
+        for per_pair in annotators.values():
+            for pair, values in per_pair.items():
+                merged.setdefault(pair, []).extend(values)
+        source_verdicts = {pair: verdict_of_score(float(np.mean(v))) for pair, v in merged.items()}
+        if judge_verdicts:
+            common = sorted(set(judge_verdicts) & set(source_verdicts))
+            if common:
+                result = pairwise_agreement([judge_verdicts[p] for p in common], [source_verdicts[p] for p in common])
+                comparisons.append({"a": "judge", "b": source, **_json(result.as_dict())})
+        per_annotator = {
+            a: {p: verdict_of_score(float(np.mean(v))) for p, v in d.items()} for a, d in annotators.items()
+        }
+        for a, b in combinations(sorted(per_annotator), 2):
+            common = sorted(set(per_annotator[a]) & set(per_annotator[b]))
+            if common:
+                result = pairwise_agreement(
+                    [per_annotator[a][p] for p in common], [per_annotator[b][p] for p in common]
+                )
+                comparisons.append({"a": f"{source}:{a}", "b": f"{source}:{b}", **_json(result.as_dict())})
+        if len(per_annotator) >= 3:
+            items = sorted(set.intersection(*(set(v) for v in per_annotator.values())))
+            if items:
+                kappa = fleiss_kappa([[per_annotator[a][p] for a in sorted(per_annotator)] for p in items])
+                fleiss.append(
+                    {"source": source, "annotators": len(per_annotator), "n_items": len(items), "kappa": kappa}
+                )
+    return {
+        "experiment": experiment.name,
+        "sources": sorted(labels),
+        "judge_result_set": judge_set.id if judge_set else None,
+        "comparisons": comparisons,
+        "fleiss": fleiss,
+    }
+
+
+def _json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
+
+
+async def label_sources(session: AsyncSession, experiment_id: int) -> list[str]:
+    """Names of the label sources imported for an experiment."""
+    stmt = select(func.distinct(ResultSet.source)).where(
+        ResultSet.experiment_id == experiment_id, ResultSet.source != "judge"
+    )
+    return sorted(str(s) for s in (await session.execute(stmt)).scalars())

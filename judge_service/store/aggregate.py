@@ -1,0 +1,210 @@
+"""SQL aggregation for reports: histograms and sums over pair results, never raw judgments in Python."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from judge_service.rubrics.registry import parse_ref
+from judge_service.store.models import (
+    JudgeFingerprint,
+    Pair,
+    PairDimensionResult,
+    PairResult,
+    ResultSet,
+    RubricVersionRow,
+)
+
+SliceValue = str | None
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    """Which pairs of a result set a report covers."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def needs_pairs(self) -> bool:
+        """True when the filter reads the pairs table."""
+        return bool(self.tags or self.metadata)
+
+
+@dataclass
+class DimensionData:
+    """One dimension's pair-level aggregates: histogram of FT-Base differences and sums."""
+
+    diff_values: list[float] = field(default_factory=list)
+    diff_counts: list[int] = field(default_factory=list)
+    n: int = 0
+    base_sum: float = 0.0
+    ft_sum: float = 0.0
+    score_sum: float = 0.0
+    n_means: int = 0
+
+
+@dataclass
+class SliceData:
+    """Everything a win-rate block needs, aggregated in SQL."""
+
+    score_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    score_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sums: dict[str, float] = field(default_factory=dict)
+    dimensions: dict[str, DimensionData] = field(default_factory=dict)
+
+
+async def prepare_session(session: AsyncSession) -> None:
+    """Per-transaction tuning for report queries."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Compiling these short aggregate queries with JIT costs more than it saves.
+        await session.execute(text("SET LOCAL jit = off"))
+
+
+async def find_result_set(
+    session: AsyncSession,
+    experiment_id: int,
+    *,
+    source: str = "judge",
+    rubric: str | None = None,
+    judge: str | None = None,
+    mode: str | None = None,
+    purpose: str = "judge",
+) -> ResultSet | None:
+    """The newest result set matching the given rubric (`name` or `name@vN`), judge fingerprint prefix and mode."""
+    stmt = select(ResultSet).where(
+        ResultSet.experiment_id == experiment_id, ResultSet.source == source, ResultSet.purpose == purpose
+    )
+    if rubric:
+        name, version = parse_ref(rubric)
+        rubric_ids = select(RubricVersionRow.id).where(RubricVersionRow.name == name)
+        if version is not None:
+            rubric_ids = rubric_ids.where(RubricVersionRow.version == version)
+        stmt = stmt.where(ResultSet.rubric_version_id.in_(rubric_ids))
+    if judge:
+        judge_ids = select(JudgeFingerprint.id).where(JudgeFingerprint.fingerprint_hash.startswith(judge))
+        stmt = stmt.where(ResultSet.fingerprint_id.in_(judge_ids))
+    if mode:
+        stmt = stmt.where(ResultSet.mode == mode)
+    # Newest rubric version first, then the newest judge used with it.
+    stmt = stmt.order_by(ResultSet.rubric_version_id.desc(), ResultSet.fingerprint_id.desc(), ResultSet.id.desc())
+    return (await session.execute(stmt.limit(1))).scalars().first()
+
+
+def slice_expression(key: str) -> ColumnElement[Any]:
+    """A pair's value for a tag key, else for a metadata key, as text."""
+    return func.coalesce(Pair.tags[key].as_string(), Pair.meta[key].as_string())
+
+
+def _where(set_id: int, flt: PairFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [PairResult.result_set_id == set_id]
+    for key, value in flt.tags.items():
+        conditions.append(Pair.tags[key].as_string() == value)
+    for key, value in flt.metadata.items():
+        conditions.append(Pair.meta[key].as_string() == value)
+    if flt.since is not None:
+        conditions.append(PairResult.judged_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(PairResult.judged_at < flt.until)
+    return conditions
+
+
+def scoped_to_set(stmt: Select[Any], set_id: int, flt: PairFilter, group_by: str | None) -> Select[Any]:
+    if flt.needs_pairs or group_by:
+        stmt = stmt.join(Pair, Pair.id == PairResult.pair_id)
+    return stmt.where(*_where(set_id, flt))
+
+
+async def aggregate(
+    session: AsyncSession, set_id: int, flt: PairFilter, group_by: str | None = None
+) -> dict[SliceValue, SliceData]:
+    """Histograms and sums for the whole set (key None) or per slice value of `group_by`."""
+    # Without group_by everything is one slice (None); GROUP BY a constant is not portable SQL.
+    keys: list[ColumnElement[Any]] = [slice_expression(group_by).label("slice")] if group_by else []
+    k = len(keys)
+
+    def slice_of(row: Any) -> SliceValue:
+        return str(row[0]) if k and row[0] is not None else ("(none)" if k else None)
+
+    out: dict[SliceValue, SliceData] = defaultdict(SliceData)
+    hist = scoped_to_set(
+        select(*keys, PairResult.score, func.count()).where(PairResult.score.is_not(None)), set_id, flt, group_by
+    ).group_by(*keys, PairResult.score)
+    grouped: dict[SliceValue, list[tuple[float, int]]] = defaultdict(list)
+    for row in (await session.execute(hist)).all():
+        grouped[slice_of(row)].append((float(row[k]), int(row[k + 1])))
+    for value, rows in grouped.items():
+        out[value].score_values = np.array([s for s, _ in rows], dtype=float)
+        out[value].score_counts = np.array([c for _, c in rows], dtype=np.int64)
+
+    decisive = PairResult.score != 0.5
+    longer_won = case(
+        (
+            or_(
+                and_(PairResult.ft_len > PairResult.base_len, PairResult.score > 0.5),
+                and_(PairResult.ft_len < PairResult.base_len, PairResult.score < 0.5),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    length_decisive = case((and_(decisive, PairResult.ft_len != PairResult.base_len), 1), else_=0)
+    columns = {
+        "pairs": func.count(),
+        "valid_pairs": func.count(PairResult.score),
+        "failed_judgments": func.sum(PairResult.n_failed),
+        "inconsistent": func.sum(case((PairResult.inconsistent, 1), else_=0)),
+        "both_orders": func.count(PairResult.orders_agree),
+        "orders_agree": func.sum(case((PairResult.orders_agree.is_(True), 1), else_=0)),
+        "a_picks": func.sum(PairResult.a_picks),
+        "decisive_verdicts": func.sum(PairResult.decisive),
+        "base_len": func.sum(PairResult.base_len),
+        "ft_len": func.sum(PairResult.ft_len),
+        "longer_won": func.sum(longer_won),
+        "length_decisive": func.sum(length_decisive),
+    }
+    sums = scoped_to_set(select(*keys, *columns.values()), set_id, flt, group_by).group_by(*keys)
+    for row in (await session.execute(sums)).all():
+        out[slice_of(row)].sums = {name: float(v or 0) for name, v in zip(columns, row[k:], strict=True)}
+
+    diff = (PairDimensionResult.ft_mean - PairDimensionResult.base_mean).label("diff")
+    dim_stmt = select(
+        *keys,
+        PairDimensionResult.dimension,
+        diff,
+        func.count(),
+        func.sum(PairDimensionResult.base_mean),
+        func.sum(PairDimensionResult.ft_mean),
+        func.sum(PairDimensionResult.score),
+        func.count(PairDimensionResult.base_mean),
+    ).where(PairDimensionResult.result_set_id == set_id)
+    if flt.needs_pairs or group_by or flt.since or flt.until:
+        dim_stmt = dim_stmt.join(
+            PairResult,
+            and_(
+                PairResult.result_set_id == PairDimensionResult.result_set_id,
+                PairResult.pair_id == PairDimensionResult.pair_id,
+            ),
+        )
+        dim_stmt = scoped_to_set(dim_stmt, set_id, flt, group_by)
+    dim_stmt = dim_stmt.group_by(*keys, PairDimensionResult.dimension, diff)
+    for row in (await session.execute(dim_stmt)).all():
+        dimension, d, count, base_sum, ft_sum, score_sum, n_means = row[k:]
+        data = out[slice_of(row)].dimensions.setdefault(dimension, DimensionData())
+        if d is not None:
+            data.diff_values.append(float(d))
+            data.diff_counts.append(int(count))
+        data.n += int(count)
+        data.base_sum += float(base_sum or 0)
+        data.ft_sum += float(ft_sum or 0)
+        data.score_sum += float(score_sum or 0)
+        data.n_means += int(n_means)
+    return dict(out)
