@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from judge_service import auth
 from judge_service.config import get_settings
+from judge_service.ui import make_console
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +27,12 @@ app = typer.Typer(help="LLM-as-a-judge service for fine-tuned vs base models.", 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed, with scopes).", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded default judge (vLLM CPU build, SmolLM2-135M).", no_args_is_help=True)
+labels_app = typer.Typer(help="Import human labels or another judge's verdicts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(model_app, name="judge-model")
-console = Console()
+app.add_typer(labels_app, name="labels")
+console = make_console()
 
 
 @app.command()
@@ -164,6 +167,74 @@ def model_stop(pid_file: Annotated[Path, typer.Option(help="PID file written by 
     stopped = stop_pid(int(pid_file.read_text().strip()))
     pid_file.unlink(missing_ok=True)
     console.print("stopped" if stopped else "was not running")
+
+
+@labels_app.command("import")
+def labels_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or AlpacaEval JSON file.")],
+    experiment: Annotated[str, typer.Option(help="Experiment name (created for AlpacaEval files if missing).")],
+    source: Annotated[str, typer.Option(help="Name of this label source, e.g. human or gpt4-judge.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or alpaca_eval.")] = "jsonl",
+) -> None:
+    """Import labels for stored pairs; lines with prompt and answers create missing pairs. Idempotent."""
+    from judge_service.labels.importer import LabelImportError, experiment_for_import, import_labels
+    from judge_service.labels.parse import FORMATS, LabelFormatError, parse
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        parsed = parse(file.read_text(encoding="utf-8"), fmt)
+    except LabelFormatError as exc:
+        console.print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+
+    async def run(session: AsyncSession) -> dict[str, Any]:
+        exp = await experiment_for_import(session, experiment, parsed)
+        return (await import_labels(session, exp, source, parsed)).as_dict()
+
+    try:
+        summary = asyncio.run(_with_session(run))
+    except LabelImportError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    console.print_json(data=summary)
+
+
+@app.command()
+def report(
+    experiment: Annotated[str, typer.Option(help="Experiment name or id.")],
+    group_by: Annotated[str | None, typer.Option(help="Tag or metadata key to slice by.")] = None,
+    source: Annotated[str, typer.Option(help="'judge' or an imported label source.")] = "judge",
+    rubric: Annotated[str | None, typer.Option(help="name or name@vN (default: newest used).")] = None,
+    judge: Annotated[str | None, typer.Option(help="Judge fingerprint prefix (default: newest used).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the tables as CSV.")] = None,
+    markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown.")] = None,
+) -> None:
+    """Print FT's win rate over Base (overall, per dimension, per slice); export JSON, CSV, Markdown."""
+    from judge_service.reports import export
+    from judge_service.reports.winrate import ReportError, win_rate_report
+    from judge_service.store import repo
+
+    async def run(session: AsyncSession) -> dict[str, Any]:
+        exp = await repo.get_experiment(session, experiment)
+        if exp is None:
+            raise ReportError(404, f"no experiment {experiment!r}")
+        return await win_rate_report(session, exp, source=source, rubric=rubric, judge=judge, group_by=group_by)
+
+    try:
+        data = asyncio.run(_with_session(run))
+    except ReportError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    for table in export.rich_tables(data):
+        console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(data, indent=2))
+    if csv_out:
+        csv_out.write_text(export.to_csv(data))
+    if markdown_out:
+        markdown_out.write_text(export.to_markdown(data))
 
 
 @app.command()

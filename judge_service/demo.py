@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,9 +24,9 @@ from judge_service.config import Settings, get_settings
 from judge_service.judge_model.prepare import is_prepared, prepare
 from judge_service.judge_model.serve import VllmServer, stop_pid
 from judge_service.stats.winrate import win_rate
+from judge_service.ui import make_console
 
-# Wide enough for the summary table when output goes to a log instead of a terminal.
-console = Console(width=None if Console().is_terminal else 150)
+console = make_console()
 BATCH = 8
 RUBRIC_BY_CATEGORY = {"customer_service": "customer_service", "copywriting": "copywriting"}
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from judge_service.api.routes import experiments, health, judge, reports, rubrics
+from judge_service.api.routes import experiments, health, judge, labels, reports, rubrics
 from judge_service.config import Settings, get_settings
 from judge_service.engine.client import JudgeClient
 from judge_service.jobs.context import ServiceContext
@@ -91,6 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": [{"loc": exc.loc, "msg": exc.message, "type": "submit_error"}]}, status_code=exc.status
         )
 
-    for router in (judge.router, experiments.router, rubrics.router, reports.router, health.router):
+    for router in (judge.router, experiments.router, labels.router, rubrics.router, reports.router, health.router):
         app.include_router(router)
     return app

@@ -40,6 +40,11 @@ def seed_for(base_seed: int, repeat: int) -> int:
     return base_seed + repeat
 
 
+def texts_hash(prompt: str, base_output: str, ft_output: str) -> str:
+    """Identity of a pair's prompt and answers (no reference): matches imported labels to pairs."""
+    return hashlib.sha256(json.dumps([prompt, base_output, ft_output], ensure_ascii=False).encode()).hexdigest()
+
+
 def pair_content_hash(prompt: str, base_output: str, ft_output: str, reference: str | None) -> str:
     """Identity of a pair's texts, to tell a re-sent pair from a changed one."""
     body = json.dumps([prompt, base_output, ft_output, reference], ensure_ascii=False)

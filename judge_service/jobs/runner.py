@@ -49,7 +49,6 @@ class RunExecutor:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._judgments: dict[int, asyncio.Task[None]] = {}
         self._versions: dict[int, RubricVersion] = {}
-        self._sets: dict[SetKey, int] = {}
         self.on_run_done: ResultHook | None = None
 
     def start(self, run_id: str) -> asyncio.Task[None]:
@@ -237,6 +236,6 @@ class RunExecutor:
             purpose=judgment.purpose,
             scope=(judgment.run_id or "") if judgment.purpose == "rejudge" else "",
         )
-        if key not in self._sets:
-            self._sets[key] = await result_set_id(session, key)
-        await refresh_judge_pair(session, self._sets[key], key, judgment.pair_id)
+        # Not cached across transactions: an id another transaction has not committed yet would
+        # break the foreign key here. Submissions create the set up front, so this is a lookup.
+        await refresh_judge_pair(session, await result_set_id(session, key), key, judgment.pair_id)

@@ -13,12 +13,13 @@ from sqlalchemy.exc import IntegrityError
 
 from judge_service.api.schemas import PairwiseRequest
 from judge_service.engine.client import JudgeUnavailableError
-from judge_service.engine.keys import judgment_key, pair_content_hash, seed_for
+from judge_service.engine.keys import judgment_key, pair_content_hash, seed_for, texts_hash
 from judge_service.jobs.context import ServiceContext
 from judge_service.rubrics.registry import RubricChangedError, RubricError, RubricVersion, UnknownRubricError
 from judge_service.rubrics.render import ORDERS, render_pair
 from judge_service.store import repo
 from judge_service.store.models import Run
+from judge_service.store.results import SetKey, result_set_id
 
 
 class SubmitError(Exception):
@@ -163,6 +164,7 @@ async def submit(
                     "tags": item.tags,
                     "meta": item.metadata,
                     "content_hash": pair_content_hash(item.prompt, item.base_output, item.ft_output, item.reference),
+                    "texts_hash": texts_hash(item.prompt, item.base_output, item.ft_output),
                 }
                 for item in request.items
             ]
@@ -215,6 +217,9 @@ async def submit(
                 for order in orders
             ]
             await repo.ensure_judgments(session, run_id, judgments, request.options.retry_failed)
+            await result_set_id(
+                session, SetKey(experiment.id, rubric_version_id=rubric_row.id, fingerprint_id=fp_row.id)
+            )
     except IntegrityError as exc:
         # Two requests with one Idempotency-Key raced; the other one won and holds the run.
         if scoped_key:

@@ -89,6 +89,8 @@ class Pair(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Prompt and answers only: how imported labels without an id find their pair.
+    texts_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     judgments: Mapped[list[Judgment]] = relationship(back_populates="pair", order_by="Judgment.id")

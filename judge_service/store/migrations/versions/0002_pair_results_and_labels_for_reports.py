@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("pairs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("texts_hash", sa.String(length=64), nullable=True))
+        batch_op.create_index(batch_op.f("ix_pairs_texts_hash"), ["texts_hash"], unique=False)
     op.create_table(
         "result_sets",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -128,6 +131,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("pairs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pairs_texts_hash"))
+        batch_op.drop_column("texts_hash")
     with op.batch_alter_table("pair_results", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pair_results_pair_id"))
 

@@ -1,0 +1,182 @@
+"""Store imported labels: match or create their pairs, insert labels idempotently, refresh pair results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from judge_service.engine.keys import pair_content_hash, texts_hash
+from judge_service.labels.parse import LabelRecord, ParseResult
+from judge_service.store import repo
+from judge_service.store.models import Experiment, Label, Pair, utcnow
+from judge_service.store.results import SetKey, refresh_label_pair, result_set_id
+
+RESERVED_SOURCES = {"judge"}
+
+
+class LabelImportError(ValueError):
+    """An import refused as a whole; `loc` names the line or field."""
+
+    def __init__(self, loc: list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+@dataclass
+class ImportSummary:
+    """What an import did."""
+
+    experiment: str
+    source: str
+    records: int = 0
+    inserted: int = 0
+    already_present: int = 0
+    pairs_created: int = 0
+    pairs_labelled: int = 0
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return dict(self.__dict__)
+
+
+async def experiment_for_import(session: AsyncSession, ref: str, parsed: ParseResult) -> Experiment:
+    """The named experiment; created from the generators named in the file when it does not exist yet."""
+    found = await repo.get_experiment(session, ref)
+    if found is not None:
+        return found
+    bases = {r.generator_base for r in parsed.records if r.generator_base}
+    fts = {r.generator_ft for r in parsed.records if r.generator_ft}
+    if len(bases) == 1 and len(fts) == 1:
+        return await repo.get_or_create_experiment(
+            session, ref, bases.pop(), fts.pop(), {"created_by": "labels import"}
+        )
+    raise LabelImportError(["experiment"], f"no experiment {ref!r} (and the file does not name one Base and one FT)")
+
+
+def _label_key(experiment_id: int, source: str, annotator: str, pair_id: int, dimension: str, occurrence: int) -> str:
+    body = json.dumps([experiment_id, source, annotator, pair_id, dimension, occurrence])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def _resolve_pairs(
+    session: AsyncSession, experiment: Experiment, records: list[LabelRecord]
+) -> tuple[list[int], int]:
+    """Pair id for each record, creating pairs for records that carry texts; returns (ids, created)."""
+    by_external: dict[str, int] = {}
+    external = sorted({r.pair_id for r in records if r.pair_id})
+    for start in range(0, len(external), 5000):
+        rows = await session.execute(
+            select(Pair.external_id, Pair.id).where(
+                Pair.experiment_id == experiment.id, Pair.external_id.in_(external[start : start + 5000])
+            )
+        )
+        by_external.update({e: int(i) for e, i in rows.all()})
+    hashes = sorted(
+        {
+            texts_hash(r.prompt, r.base_output, r.ft_output)
+            for r in records
+            if r.prompt is not None and r.base_output is not None and r.ft_output is not None
+        }
+    )
+    by_hash: dict[str, int] = {}
+    for start in range(0, len(hashes), 5000):
+        rows = await session.execute(
+            select(Pair.texts_hash, Pair.id)
+            .where(Pair.experiment_id == experiment.id, Pair.texts_hash.in_(hashes[start : start + 5000]))
+            .order_by(Pair.id)
+        )
+        for digest, pair_id in rows.all():
+            by_hash.setdefault(str(digest), int(pair_id))
+    new_rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.pair_id and record.pair_id in by_external:
+            continue
+        if record.prompt is None or record.base_output is None or record.ft_output is None:
+            raise LabelImportError(
+                ["line", record.line], f"line {record.line}: pair {record.pair_id!r} is not in {experiment.name!r}"
+            )
+        digest = texts_hash(record.prompt, record.base_output, record.ft_output)
+        if not record.pair_id and digest in by_hash:
+            continue
+        external_id = record.pair_id or f"h-{digest[:20]}"
+        new_rows.setdefault(
+            external_id,
+            {
+                "external_id": external_id,
+                "prompt": record.prompt,
+                "base_output": record.base_output,
+                "ft_output": record.ft_output,
+                "reference": None,
+                "tags": {},
+                "meta": {"imported": True},
+                "content_hash": pair_content_hash(record.prompt, record.base_output, record.ft_output, None),
+                "texts_hash": digest,
+            },
+        )
+    if new_rows:
+        pairs, conflicts = await repo.upsert_pairs(session, experiment.id, list(new_rows.values()))
+        if conflicts:
+            raise LabelImportError(["pair_id"], f"pair {conflicts[0].external_id!r} exists with different texts")
+        for pair in pairs:
+            by_external[pair.external_id] = pair.id
+            if pair.texts_hash:
+                by_hash.setdefault(pair.texts_hash, pair.id)
+    ids = []
+    for record in records:
+        if record.pair_id:
+            ids.append(by_external[record.pair_id])
+        else:
+            assert record.prompt is not None and record.base_output is not None and record.ft_output is not None
+            ids.append(by_hash[texts_hash(record.prompt, record.base_output, record.ft_output)])
+    return ids, len(new_rows)
+
+
+async def import_labels(
+    session: AsyncSession, experiment: Experiment, source: str, parsed: ParseResult
+) -> ImportSummary:
+    """Insert the parsed labels (a re-import of the same file adds nothing) and refresh pair results."""
+    if source in RESERVED_SOURCES:
+        raise LabelImportError(["source"], f"source name {source!r} is reserved for the service's own judge")
+    summary = ImportSummary(experiment.name, source, records=len(parsed.records))
+    summary.dropped = [{"line": line, "reason": reason} for line, reason in parsed.dropped]
+    pair_ids, summary.pairs_created = await _resolve_pairs(session, experiment, parsed.records)
+    occurrences: Counter[tuple[str, int, str]] = Counter()
+    rows = []
+    for record, pair_id in zip(parsed.records, pair_ids, strict=True):
+        dimension = record.dimension or ""
+        occurrence = occurrences[(record.annotator, pair_id, dimension)]
+        occurrences[(record.annotator, pair_id, dimension)] += 1
+        rows.append(
+            {
+                "key": _label_key(experiment.id, source, record.annotator, pair_id, dimension, occurrence),
+                "experiment_id": experiment.id,
+                "pair_id": pair_id,
+                "source": source,
+                "annotator": record.annotator,
+                "dimension": dimension,
+                "s_ft": record.s_ft,
+                "created_at": utcnow(),
+            }
+        )
+    keys = [r["key"] for r in rows]
+    existing: set[str] = set()
+    for start in range(0, len(keys), 5000):
+        found = await session.execute(select(Label.key).where(Label.key.in_(keys[start : start + 5000])))
+        existing.update(found.scalars())
+    await repo.insert_ignore(session, Label, rows, ["key"])
+    summary.already_present = len(existing)
+    summary.inserted = len(rows) - len(existing)
+    set_id = await result_set_id(session, SetKey(experiment.id, source=source, mode="label", purpose="judge"))
+    touched = sorted(set(pair_ids))
+    for pair_id in touched:
+        await refresh_label_pair(session, set_id, experiment.id, source, pair_id)
+    summary.pairs_labelled = len(touched)
+    return summary

@@ -1,0 +1,130 @@
+"""Render a win-rate report as rich tables, CSV and Markdown (the CLI's outputs)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from rich.table import Table
+
+HEADLINE_COLUMNS = (
+    ("slice", "slice"),
+    ("n_pairs", "pairs"),
+    ("wins", "FT wins"),
+    ("ties", "ties"),
+    ("losses", "FT losses"),
+    ("win_rate", "win rate"),
+    ("ci", "95% CI"),
+    ("standard_error", "SE"),
+    ("sign_test_p", "sign-test p"),
+    ("inconsistent", "inconsistent"),
+    ("failed_judgments", "failed"),
+    ("position_consistency", "position consistency"),
+)
+DIMENSION_COLUMNS = (
+    ("slice", "slice"),
+    ("dimension", "dimension"),
+    ("n", "pairs"),
+    ("base_mean", "Base mean"),
+    ("ft_mean", "FT mean"),
+    ("diff", "FT − Base"),
+    ("diff_ci", "95% CI"),
+    ("win_rate", "dim. win rate"),
+)
+
+
+def _fmt(value: Any, key: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if key == "sign_test_p":
+            return f"{value:.3g}"
+        if key in ("position_consistency",):
+            return f"{100 * value:.1f}%"
+        return f"{value:.2f}" if key in ("base_mean", "ft_mean", "diff") else f"{value:.1f}"
+    return str(value)
+
+
+def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row for the overall block and one per slice."""
+    blocks = [("overall", report["overall"])] + [(str(s["value"]), s) for s in report.get("slices", [])]
+    rows = []
+    for name, block in blocks:
+        row = {key: block.get(key) for key, _ in HEADLINE_COLUMNS if key not in ("slice", "ci")}
+        row["slice"] = name
+        row["ci"] = None if block.get("ci_low") is None else f"[{block['ci_low']:.1f}, {block['ci_high']:.1f}]"
+        rows.append(row)
+    return rows
+
+
+def dimension_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-dimension rows for the overall block and every slice."""
+    blocks = [("overall", report["overall"])] + [(str(s["value"]), s) for s in report.get("slices", [])]
+    rows = []
+    for name, block in blocks:
+        for dim in block["per_dimension"]:
+            row = {key: dim.get(key) for key, _ in DIMENSION_COLUMNS if key not in ("slice", "diff_ci")}
+            row["slice"] = name
+            low, high = dim.get("diff_ci_low"), dim.get("diff_ci_high")
+            row["diff_ci"] = None if low is None else f"[{low:.2f}, {high:.2f}]"
+            rows.append(row)
+    return rows
+
+
+def title(report: dict[str, Any]) -> str:
+    """What the report is about, in one line."""
+    judge = (
+        f"judge {report['judge_model']} ({(report['judge_fingerprint'] or '')[:12]})" if report["judge_model"] else ""
+    )
+    parts = [f"{report['experiment']}: {report['ft_model']} vs {report['base_model']}", f"source {report['source']}"]
+    if report["rubric"]:
+        parts.append(f"rubric {report['rubric']}")
+    if judge:
+        parts.append(judge)
+    return " · ".join(parts)
+
+
+def rich_tables(report: dict[str, Any]) -> list[Table]:
+    """The headline table (overall + slices) and the per-dimension table."""
+    head = Table(title=title(report))
+    for _, label in HEADLINE_COLUMNS:
+        head.add_column(label, justify="left" if label == "slice" else "right")
+    for row in headline_rows(report):
+        head.add_row(*(_fmt(row[key], key) for key, _ in HEADLINE_COLUMNS))
+    dims = Table(title="Per dimension (1–5 scores; CI by bootstrap over pairs)")
+    for _, label in DIMENSION_COLUMNS:
+        dims.add_column(label, justify="left" if label in ("slice", "dimension") else "right")
+    for row in dimension_rows(report):
+        dims.add_row(*(_fmt(row[key], key) for key, _ in DIMENSION_COLUMNS))
+    return [head, dims]
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """Headline rows then per-dimension rows, one CSV with a `table` column."""
+    out = io.StringIO()
+    keys = ["table"] + [k for k, _ in HEADLINE_COLUMNS] + [k for k, _ in DIMENSION_COLUMNS if k != "slice"]
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(keys)))
+    writer.writeheader()
+    for row in headline_rows(report):
+        writer.writerow({"table": "headline", **row})
+    for row in dimension_rows(report):
+        writer.writerow({"table": "dimension", **row})
+    return out.getvalue()
+
+
+def _md_table(columns: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(label for _, label in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row[key], key) for key, _ in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """A Markdown section with both tables."""
+    return (
+        f"## {title(report)}\n\n"
+        + _md_table(HEADLINE_COLUMNS, headline_rows(report))
+        + "\n\n### Per dimension\n\n"
+        + _md_table(DIMENSION_COLUMNS, dimension_rows(report))
+        + "\n"
+    )
