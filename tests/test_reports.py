@@ -213,3 +213,38 @@ def test_cli_report_and_label_import(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert missing.exit_code == 1 and "no experiment" in missing.output
     finally:
         get_settings.cache_clear()
+
+
+async def test_rollups_equal_a_full_aggregation(service: Service, fake_judge: FakeJudgeServer) -> None:
+    from judge_service.reports.winrate import block
+    from judge_service.store.aggregate import PairFilter, aggregate
+    from judge_service.store.models import ResultSet
+    from judge_service.store.results import rebuild_rollups
+
+    await judge(service, mixed_items())
+    fake_judge.state.mode = "always_a"  # more repeats from a biased judge change pair results in place
+    body = pairwise_body(mixed_items()[:5], options={"repeats": 2})
+    assert (await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))).status_code == 200
+    fake_judge.state.mode = "invalid_json"
+    body = pairwise_body(pair_items(2, prefix="f"))
+    assert (await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))).status_code == 200
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with service.ctx.sessions() as session:
+            set_id = (await session.execute(select_set(ResultSet))).scalar_one()
+            fast = await aggregate(session, set_id, PairFilter())
+            full = await aggregate(session, set_id, PairFilter(), use_rollups=False)
+            return block(fast[None]), block(full[None])
+
+    fast, full = await both()
+    assert fast == full
+    assert fast["pairs_without_valid"] == 2 and fast["failed_judgments"] == 4 and fast["n_pairs"] == 9
+    async with service.ctx.sessions() as session, session.begin():
+        await rebuild_rollups(session, (await session.execute(select_set(ResultSet))).scalar_one())
+    assert (await both())[0] == full
+
+
+def select_set(model: Any) -> Any:
+    from sqlalchemy import select
+
+    return select(model.id).where(model.source == "judge")

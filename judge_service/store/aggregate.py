@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.rubrics.registry import parse_ref
 from judge_service.store.models import (
+    DimensionRollup,
     JudgeFingerprint,
     Pair,
     PairDimensionResult,
     PairResult,
+    PairResultRollup,
     ResultSet,
     RubricVersionRow,
 )
@@ -124,9 +126,16 @@ def scoped_to_set(stmt: Select[Any], set_id: int, flt: PairFilter, group_by: str
 
 
 async def aggregate(
-    session: AsyncSession, set_id: int, flt: PairFilter, group_by: str | None = None
+    session: AsyncSession, set_id: int, flt: PairFilter, group_by: str | None = None, use_rollups: bool = True
 ) -> dict[SliceValue, SliceData]:
-    """Histograms and sums for the whole set (key None) or per slice value of `group_by`."""
+    """Histograms and sums for the whole set (key None) or per slice value of `group_by`.
+
+    Unfiltered, ungrouped reports read the incrementally kept rollups (a few hundred rows
+    whatever the experiment's size); anything filtered aggregates the pair results.
+    """
+    unfiltered = not (flt.needs_pairs or flt.since or flt.until or group_by)
+    if unfiltered and use_rollups:
+        return {None: await _from_rollups(session, set_id)}
     # Without group_by everything is one slice (None); GROUP BY a constant is not portable SQL.
     keys: list[ColumnElement[Any]] = [slice_expression(group_by).label("slice")] if group_by else []
     k = len(keys)
@@ -208,3 +217,56 @@ async def aggregate(
         data.score_sum += float(score_sum or 0)
         data.n_means += int(n_means)
     return dict(out)
+
+
+async def _from_rollups(session: AsyncSession, set_id: int) -> SliceData:
+    out = SliceData()
+    rows = (
+        await session.execute(
+            select(PairResultRollup).where(PairResultRollup.result_set_id == set_id, PairResultRollup.pairs != 0)
+        )
+    ).scalars()
+    hist: dict[float, int] = defaultdict(int)
+    sums: dict[str, float] = defaultdict(float)
+    for r in rows:
+        valid = r.score >= 0
+        if valid:
+            hist[r.score] += r.pairs
+        sums["pairs"] += r.pairs
+        sums["valid_pairs"] += r.pairs if valid else 0
+        sums["failed_judgments"] += r.n_failed
+        sums["inconsistent"] += r.pairs if r.inconsistent else 0
+        sums["both_orders"] += r.pairs if r.orders_agree >= 0 else 0
+        sums["orders_agree"] += r.pairs if r.orders_agree == 1 else 0
+        sums["a_picks"] += r.a_picks
+        sums["decisive_verdicts"] += r.decisive
+        sums["base_len"] += r.base_len
+        sums["ft_len"] += r.ft_len
+        decisive = valid and r.score != 0.5 and r.length_cmp != 0
+        sums["length_decisive"] += r.pairs if decisive else 0
+        sums["longer_won"] += r.pairs if decisive and (r.length_cmp > 0) == (r.score > 0.5) else 0
+    if hist:
+        values = sorted(hist)
+        out.score_values = np.array(values, dtype=float)
+        out.score_counts = np.array([hist[v] for v in values], dtype=np.int64)
+    out.sums = dict(sums)
+    dims = (
+        await session.execute(
+            select(DimensionRollup).where(DimensionRollup.result_set_id == set_id, DimensionRollup.pairs != 0)
+        )
+    ).scalars()
+    diffs: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    for d in dims:
+        data = out.dimensions.setdefault(d.dimension, DimensionData())
+        data.n += d.pairs
+        data.score_sum += d.score * d.pairs
+        if d.base_mean >= 0 and d.ft_mean >= 0:
+            data.n_means += d.pairs
+            data.base_sum += d.base_mean * d.pairs
+            data.ft_sum += d.ft_mean * d.pairs
+            diffs[d.dimension][d.ft_mean - d.base_mean] += d.pairs
+    for name, hist_d in diffs.items():
+        values = sorted(hist_d)
+        out.dimensions[name].diff_values = values
+        out.dimensions[name].diff_counts = [hist_d[v] for v in values]
+    return out

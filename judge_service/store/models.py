@@ -285,3 +285,36 @@ class Label(Base):
     dimension: Mapped[str] = mapped_column(String(24), default="")
     s_ft: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PairResultRollup(Base):
+    """Counts and sums of pair results per distinct outcome: an unfiltered report reads these few rows.
+
+    Maintained incrementally with every pair refresh (old values out, new values in), so its
+    totals always equal an aggregate over `pair_results`; `score` -1 stands for "no valid judgment".
+    """
+
+    __tablename__ = "pair_result_rollups"
+    result_set_id: Mapped[int] = mapped_column(ForeignKey("result_sets.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float, primary_key=True)
+    inconsistent: Mapped[bool] = mapped_column(primary_key=True)
+    orders_agree: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # -1 unknown, 0 no, 1 yes
+    length_cmp: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # sign(ft_len - base_len)
+    pairs: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    a_picks: Mapped[int] = mapped_column(BigInteger, default=0)
+    decisive: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_len: Mapped[int] = mapped_column(BigInteger, default=0)
+    ft_len: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DimensionRollup(Base):
+    """Pair counts per distinct (dimension, Base mean, FT mean, dimension score); -1 = no mean."""
+
+    __tablename__ = "dimension_rollups"
+    result_set_id: Mapped[int] = mapped_column(ForeignKey("result_sets.id", ondelete="CASCADE"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(24), primary_key=True)
+    base_mean: Mapped[float] = mapped_column(Float, primary_key=True)
+    ft_mean: Mapped[float] = mapped_column(Float, primary_key=True)
+    score: Mapped[float] = mapped_column(Float, primary_key=True)
+    pairs: Mapped[int] = mapped_column(BigInteger, default=0)

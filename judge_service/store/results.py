@@ -5,16 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.stats.agreement import verdict_of_score
 from judge_service.stats.pairs import JudgmentPoint, summarize_pair
-from judge_service.store.models import Judgment, Label, Pair, PairDimensionResult, PairResult, ResultSet
+from judge_service.store.models import (
+    Base,
+    DimensionRollup,
+    Judgment,
+    Label,
+    Pair,
+    PairDimensionResult,
+    PairResult,
+    PairResultRollup,
+    ResultSet,
+)
 
 
 def as_aware(value: datetime) -> datetime:
@@ -162,15 +175,106 @@ async def refresh_label_pair(session: AsyncSession, set_id: int, experiment_id: 
     await _replace(session, set_id, pair_id, row, dim_rows)
 
 
+def _result_cell(row: PairResult, sign: int) -> dict[str, Any]:
+    return {
+        "result_set_id": row.result_set_id,
+        "score": -1.0 if row.score is None else row.score,
+        "inconsistent": bool(row.inconsistent),
+        "orders_agree": -1 if row.orders_agree is None else int(row.orders_agree),
+        "length_cmp": (row.ft_len > row.base_len) - (row.ft_len < row.base_len),
+        "pairs": sign,
+        "n_failed": sign * (row.n_failed or 0),
+        "a_picks": sign * (row.a_picks or 0),
+        "decisive": sign * (row.decisive or 0),
+        "base_len": sign * (row.base_len or 0),
+        "ft_len": sign * (row.ft_len or 0),
+    }
+
+
+def _dimension_cell(row: PairDimensionResult, sign: int) -> dict[str, Any]:
+    return {
+        "result_set_id": row.result_set_id,
+        "dimension": row.dimension,
+        "base_mean": -1.0 if row.base_mean is None else row.base_mean,
+        "ft_mean": -1.0 if row.ft_mean is None else row.ft_mean,
+        "score": row.score,
+        "pairs": sign,
+    }
+
+
+async def _add_cells(session: AsyncSession, model: type[Base], keys: list[str], cells: list[dict[str, Any]]) -> None:
+    """Upsert rollup cells, adding the counts to what is there (negative counts take a pair out)."""
+    if not cells:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = model.__table__
+    for cell in cells:
+        stmt = insert(model).values(cell)
+        totals = {c: table.c[c] + stmt.excluded[c] for c in cell if c not in keys}
+        await session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=totals))
+
+
+RESULT_KEYS = ["result_set_id", "score", "inconsistent", "orders_agree", "length_cmp"]
+DIMENSION_KEYS = ["result_set_id", "dimension", "base_mean", "ft_mean", "score"]
+
+
 async def _replace(
     session: AsyncSession, set_id: int, pair_id: int, row: PairResult, dim_rows: list[PairDimensionResult]
 ) -> None:
-    await session.execute(delete(PairResult).where(PairResult.result_set_id == set_id, PairResult.pair_id == pair_id))
-    await session.execute(
-        delete(PairDimensionResult).where(
-            PairDimensionResult.result_set_id == set_id, PairDimensionResult.pair_id == pair_id
-        )
+    old = await session.get(PairResult, (set_id, pair_id))
+    old_dims = list(
+        (
+            await session.execute(
+                select(PairDimensionResult).where(
+                    PairDimensionResult.result_set_id == set_id, PairDimensionResult.pair_id == pair_id
+                )
+            )
+        ).scalars()
     )
+    result_cells = ([_result_cell(old, -1)] if old is not None else []) + [_result_cell(row, 1)]
+    dimension_cells = [_dimension_cell(d, -1) for d in old_dims] + [_dimension_cell(d, 1) for d in dim_rows]
+    await _add_cells(session, PairResultRollup, RESULT_KEYS, result_cells)
+    await _add_cells(session, DimensionRollup, DIMENSION_KEYS, dimension_cells)
+    if old is not None:
+        await session.delete(old)
+    for d in old_dims:
+        await session.delete(d)
+    await session.flush()
     session.add(row)
     session.add_all(dim_rows)
     await session.flush()
+
+
+async def rebuild_rollups(session: AsyncSession, set_id: int) -> None:
+    """Recompute a result set's rollups from its pair results (after bulk loads, or to repair)."""
+    await session.execute(delete(PairResultRollup).where(PairResultRollup.result_set_id == set_id))
+    await session.execute(delete(DimensionRollup).where(DimensionRollup.result_set_id == set_id))
+    pr = PairResult
+    length_cmp = case((pr.ft_len > pr.base_len, 1), (pr.ft_len < pr.base_len, -1), else_=0)
+    agree = case((pr.orders_agree.is_(None), -1), (pr.orders_agree.is_(True), 1), else_=0)
+    score = func.coalesce(pr.score, -1.0)
+    keys = (pr.result_set_id, score, pr.inconsistent, agree, length_cmp)
+    await session.execute(
+        insert(PairResultRollup).from_select(
+            [*RESULT_KEYS, "pairs", "n_failed", "a_picks", "decisive", "base_len", "ft_len"],
+            select(
+                *keys,
+                func.count(),
+                func.sum(pr.n_failed),
+                func.sum(pr.a_picks),
+                func.sum(pr.decisive),
+                func.sum(pr.base_len),
+                func.sum(pr.ft_len),
+            )
+            .where(pr.result_set_id == set_id)
+            .group_by(*keys),
+        )
+    )
+    d = PairDimensionResult
+    dim_keys = (d.result_set_id, d.dimension, func.coalesce(d.base_mean, -1.0), func.coalesce(d.ft_mean, -1.0), d.score)
+    await session.execute(
+        insert(DimensionRollup).from_select(
+            [*DIMENSION_KEYS, "pairs"],
+            select(*dim_keys, func.count()).where(d.result_set_id == set_id).group_by(*dim_keys),
+        )
+    )
