@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import socket
 import threading
@@ -59,6 +60,22 @@ def verdict_for(body: dict[str, Any], mode: str) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
+def fast_verdict_for(body: dict[str, Any], mode: str) -> tuple[str, dict[str, Any] | None]:
+    """Fast mode: the GOOD slot gets 0.7, the other 0.1, tie 0.2 (position-biased: A gets 0.7)."""
+    user = body["messages"][-1]["content"]
+    a_good, b_good = MARKER in _answer_block(user, "A"), MARKER in _answer_block(user, "B")
+    winner = "A" if mode == "always_a" or (a_good and not b_good) else "B" if b_good and not a_good else "tie"
+    probs = {"A": 0.1, "B": 0.1, "tie": 0.2}
+    probs[winner] = 0.7 if winner != "tie" else 0.8
+    if mode == "no_logprobs":
+        return winner, None
+    tops = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())} for t, p in probs.items()]
+    if mode == "no_verdict_tokens":
+        tops = [{"token": t, "logprob": math.log(0.3), "bytes": list(t.encode())} for t in ("x", "y")]
+    entry = {"token": winner, "logprob": math.log(probs[winner]), "bytes": list(winner.encode()), "top_logprobs": tops}
+    return winner, {"content": [entry]}
+
+
 def build_app(state: FakeJudgeState) -> FastAPI:
     """The fake server's routes: /v1/models, /version, /tokenize, /v1/chat/completions."""
     app = FastAPI()
@@ -75,8 +92,11 @@ def build_app(state: FakeJudgeState) -> FastAPI:
         return {"version": "fake-1"}
 
     @app.post("/tokenize")
-    async def tokenize(request: Request) -> dict[str, int]:
+    async def tokenize(request: Request) -> dict[str, Any]:
         body = await request.json()
+        if "prompt" in body:  # one token per word, like a tokenizer that knows every verdict word
+            words = body["prompt"].split()
+            return {"count": len(words), "tokens": list(range(len(words))), "token_strs": words}
         text = "".join(m["content"] for m in body.get("messages", []))
         return {"count": len(text) // 4}
 
@@ -94,13 +114,24 @@ def build_app(state: FakeJudgeState) -> FastAPI:
             return JSONResponse({"error": {"message": "slow down"}}, status_code=429)
         if mode == "timeout":
             await asyncio.sleep(30)
-        content = "this is {not json" if mode == "invalid_json" else verdict_for(body, mode)
+        logprobs = None
+        if "structured_outputs" in body:  # fast mode: one verdict word with its log-probabilities
+            content, logprobs = fast_verdict_for(body, mode)
+        else:
+            content = "this is {not json" if mode == "invalid_json" else verdict_for(body, mode)
         return {
             "id": f"chatcmpl-{state.calls}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": state.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                    "logprobs": logprobs,
+                }
+            ],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
         }
 

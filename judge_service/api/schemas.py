@@ -18,6 +18,7 @@ class ExperimentSpec(BaseModel):
     base_model: str = Field(min_length=1, max_length=300)
     ft_model: str = Field(min_length=1, max_length=300)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    default_repeats: int | None = Field(default=None, ge=1, le=16, description="Stored on first use.")
 
 
 class JudgeOptions(BaseModel):
@@ -25,8 +26,9 @@ class JudgeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    repeats: int = Field(default=1, ge=1, le=16)
+    repeats: int | None = Field(default=None, ge=1, le=16, description="Default: the experiment's, else 1.")
     swap: bool = True
+    mode: Literal["reasoned", "fast"] = "reasoned"
     retry_failed: bool = False
 
 

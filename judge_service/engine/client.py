@@ -186,12 +186,38 @@ class JudgeClient:
         count = reply.json().get("count")
         return int(count) if count is not None else None
 
+    async def first_tokens(self, texts: list[str]) -> list[str]:
+        """The judge tokenizer's first token of each text, as the token strings logprobs report."""
+        try:
+            reply = await self.http.post(
+                f"{self.server_root}/tokenize",
+                json={"model": self.settings.model, "prompt": "", "add_special_tokens": False},
+            )
+            empty = len(reply.json().get("tokens", [])) if reply.status_code == 200 else 0
+            out = []
+            for text in texts:
+                reply = await self.http.post(
+                    f"{self.server_root}/tokenize",
+                    json={
+                        "model": self.settings.model,
+                        "prompt": text,
+                        "add_special_tokens": False,
+                        "return_token_strs": True,
+                    },
+                )
+                reply.raise_for_status()
+                out.append(str(reply.json()["token_strs"][empty]))
+        except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+            raise JudgeUnavailableError(f"cannot tokenize the verdict words with the judge: {exc!r}") from exc
+        return out
+
     async def complete(
         self,
         messages: list[dict[str, str]],
         *,
         seed: int,
         json_schema: dict[str, Any] | None = None,
+        choice: list[str] | None = None,
         max_tokens: int | None = None,
         logprobs: int | None = None,
     ) -> Completion:
@@ -210,6 +236,8 @@ class JudgeClient:
                 "type": "json_schema",
                 "json_schema": {"name": "verdict", "schema": json_schema, "strict": True},
             }
+        if choice is not None:
+            kwargs["extra_body"] = {"structured_outputs": {"choice": choice}}
         if logprobs is not None:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = logprobs
@@ -234,16 +262,16 @@ class JudgeClient:
             raise JudgeCallError(f"judge call failed: {exc.__class__.__name__}: {exc}", None, attempts) from exc
         if not response.choices:
             raise JudgeCallError("judge reply has no choices", response.model_dump_json(), attempts)
-        choice = response.choices[0]
+        picked = response.choices[0]
         usage = response.usage
         return Completion(
-            raw=choice.message.content or "",
+            raw=picked.message.content or "",
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             latency_ms=latency,
             attempts=attempts,
-            finish_reason=choice.finish_reason,
-            logprobs=choice.logprobs,
+            finish_reason=picked.finish_reason,
+            logprobs=picked.logprobs,
         )
 
 

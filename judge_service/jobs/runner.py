@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from judge_service.engine.client import JudgeClient, JudgeUnavailableError
+from judge_service.engine.fast import VerdictTokens, judge_fast
 from judge_service.engine.judge import JudgmentResult, PairText, judge_reasoned
 from judge_service.rubrics.registry import RubricVersion
 from judge_service.rubrics.render import Order
@@ -49,6 +50,7 @@ class RunExecutor:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._judgments: dict[int, asyncio.Task[None]] = {}
         self._versions: dict[int, RubricVersion] = {}
+        self._verdict_tokens = VerdictTokens()
         self.on_run_done: ResultHook | None = None
 
     def start(self, run_id: str) -> asyncio.Task[None]:
@@ -132,13 +134,19 @@ class RunExecutor:
                 .all()
             )
             work = [
-                (j.id, j.order, j.seed, PairText(j.pair.prompt, j.pair.base_output, j.pair.ft_output, j.pair.reference))
+                (
+                    j.id,
+                    j.order,
+                    j.seed,
+                    j.mode,
+                    PairText(j.pair.prompt, j.pair.base_output, j.pair.ft_output, j.pair.reference),
+                )
                 for j in pending
             ]
         if work:
             await self._check_judge(run_id, fingerprint.fingerprint_hash)
         # Everything in flight together: the client's semaphore keeps vLLM's batch full but bounded.
-        tasks = [self._judgment_task(jid, version, pair, order, seed) for jid, order, seed, pair in work]
+        tasks = [self._judgment_task(jid, version, pair, order, seed, mode) for jid, order, seed, mode, pair in work]
         await asyncio.gather(*tasks)
         async with self.sessions() as session, session.begin():
             run = await session.get(Run, run_id)
@@ -176,21 +184,24 @@ class RunExecutor:
                 run.error = message
 
     def _judgment_task(
-        self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int
+        self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int, mode: str
     ) -> asyncio.Task[None]:
         task = self._judgments.get(judgment_id)
         if task is None or task.done():
-            task = asyncio.create_task(self._judge_and_store(judgment_id, version, pair, order, seed))
+            task = asyncio.create_task(self._judge_and_store(judgment_id, version, pair, order, seed, mode))
             self._judgments[judgment_id] = task
             task.add_done_callback(self._forget_judgment)
         return task
 
     async def _judge_and_store(
-        self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int
+        self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int, mode: str
     ) -> None:
         assert order in ("base_first", "ft_first")
         typed_order: Order = "base_first" if order == "base_first" else "ft_first"
-        result = await judge_reasoned(self.client, version, pair, typed_order, seed)
+        if mode == "fast":
+            result = await judge_fast(self.client, version, pair, typed_order, seed, self._verdict_tokens)
+        else:
+            result = await judge_reasoned(self.client, version, pair, typed_order, seed)
         await self.store_result(judgment_id, result)
 
     async def store_result(self, judgment_id: int, result: JudgmentResult) -> None:

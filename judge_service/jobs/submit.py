@@ -73,7 +73,8 @@ def _validate_items(ctx: ServiceContext, request: PairwiseRequest) -> None:
 
 async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version: RubricVersion, max_len: int) -> None:
     """Refuse items whose rendered prompt plus the reply budget would not fit the judge's context."""
-    budget = max_len - ctx.settings.max_tokens
+    reply_budget = ctx.settings.max_tokens if request.options.mode == "reasoned" else 4
+    budget = max_len - reply_budget
     limit = asyncio.Semaphore(8)
 
     async def count(index: int) -> tuple[int, int | None]:
@@ -85,6 +86,7 @@ async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version:
             base_output=item.base_output,
             ft_output=item.ft_output,
             reference=item.reference,
+            mode=request.options.mode,
         )
         async with limit:
             return index, await ctx.client.count_tokens(messages)
@@ -95,7 +97,7 @@ async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version:
                 422,
                 ["body", "items", index],
                 f"item {request.items[index].id!r}: the rendered judge prompt is {tokens} tokens; with "
-                f"{ctx.settings.max_tokens} reserved for the verdict it exceeds the judge context of {max_len} tokens",
+                f"{reply_budget} reserved for the verdict it exceeds the judge context of {max_len} tokens",
             )
 
 
@@ -138,9 +140,13 @@ async def submit(
     orders = ORDERS if request.options.swap else ORDERS[:1]
     try:
         async with ctx.sessions() as session, session.begin():
+            metadata = dict(spec.metadata)
+            if spec.default_repeats:
+                metadata["default_repeats"] = spec.default_repeats
             experiment = await repo.get_or_create_experiment(
-                session, spec.name, spec.base_model, spec.ft_model, spec.metadata
+                session, spec.name, spec.base_model, spec.ft_model, metadata
             )
+            repeats = request.options.repeats or int(experiment.meta.get("default_repeats") or 1)
             for field in ("base_model", "ft_model"):
                 if getattr(experiment, field) != getattr(spec, field):
                     raise SubmitError(
@@ -184,7 +190,7 @@ async def submit(
                     rubric_version_id=rubric_row.id,
                     fingerprint_id=fp_row.id,
                     purpose="judge",
-                    mode="reasoned",
+                    mode=request.options.mode,
                     options=request.options.model_dump(),
                     pair_ids=[p.id for p in pairs],
                     idempotency_key=scoped_key,
@@ -198,7 +204,7 @@ async def submit(
                         pair_id=pair.id,
                         rubric_hash=version.content_hash,
                         fingerprint_hash=fingerprint.hash,
-                        mode="reasoned",
+                        mode=request.options.mode,
                         order=order,
                         repeat=repeat,
                     ),
@@ -206,19 +212,22 @@ async def submit(
                     "rubric_version_id": rubric_row.id,
                     "fingerprint_id": fp_row.id,
                     "purpose": "judge",
-                    "mode": "reasoned",
+                    "mode": request.options.mode,
                     "order": order,
                     "repeat": repeat,
                     "seed": seed_for(ctx.settings.seed, repeat),
                     "status": "pending",
                 }
                 for pair in pairs
-                for repeat in range(request.options.repeats)
+                for repeat in range(repeats)
                 for order in orders
             ]
             await repo.ensure_judgments(session, run_id, judgments, request.options.retry_failed)
             await result_set_id(
-                session, SetKey(experiment.id, rubric_version_id=rubric_row.id, fingerprint_id=fp_row.id)
+                session,
+                SetKey(
+                    experiment.id, rubric_version_id=rubric_row.id, fingerprint_id=fp_row.id, mode=request.options.mode
+                ),
             )
     except IntegrityError as exc:
         # Two requests with one Idempotency-Key raced; the other one won and holds the run.

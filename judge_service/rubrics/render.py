@@ -13,6 +13,7 @@ from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.rubrics.registry import PromptTemplate, RubricVersion
 
 Order = Literal["base_first", "ft_first"]
+Mode = Literal["reasoned", "fast"]
 ORDERS: tuple[Order, Order] = ("base_first", "ft_first")
 Message = dict[str, str]
 
@@ -51,9 +52,10 @@ def render_messages(
     answer_a: str,
     answer_b: str,
     reference: str | None = None,
+    mode: Mode = "reasoned",
 ) -> list[Message]:
     """System message = static rubric text (prefix-cache friendly), user message = the data."""
-    return _render(version.template, version, question, answer_a, answer_b, reference)
+    return _render(version.template, version, question, answer_a, answer_b, reference, mode)
 
 
 def _render(
@@ -63,9 +65,11 @@ def _render(
     answer_a: str,
     answer_b: str,
     reference: str | None,
+    mode: Mode,
 ) -> list[Message]:
-    system = _compile(template.system).render(rubric=version.rubric, failure_tags=FAILURE_TAGS)
+    system = _compile(template.system).render(rubric=version.rubric, failure_tags=FAILURE_TAGS, mode=mode)
     user = _compile(template.user).render(
+        mode=mode,
         question=_data(question),
         reference=_data(reference),
         answer_a=_data(answer_a),
@@ -82,10 +86,13 @@ def render_pair(
     base_output: str,
     ft_output: str,
     reference: str | None = None,
+    mode: Mode = "reasoned",
 ) -> list[Message]:
-    """Messages for one pair in one order."""
+    """Messages for one pair in one order and mode."""
     answer_a, answer_b = answers_for_order(order, base_output, ft_output)
-    return render_messages(version, question=prompt, answer_a=answer_a, answer_b=answer_b, reference=reference)
+    return render_messages(
+        version, question=prompt, answer_a=answer_a, answer_b=answer_b, reference=reference, mode=mode
+    )
 
 
 def messages_hash(messages: list[Message]) -> str:

@@ -1,0 +1,124 @@
+"""Fast mode: one verdict token and its top log-probabilities, turned into a soft preference.
+
+The answer is constrained to the choices A, B, tie, so the verdict token is the first generated
+token; its probabilities are read at that position only, for the tokens the judge's own tokenizer
+makes of the three choices. Missing log-probabilities or no verdict token among them fail the
+judgment visibly; there is no fallback to the sampled hard verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from judge_service.engine.client import JudgeCallError, JudgeClient, JudgeUnavailableError
+from judge_service.engine.judge import JudgmentResult, PairText
+from judge_service.engine.verdict import FtVerdict, Slot, slot_to_side
+from judge_service.rubrics.registry import RubricVersion
+from judge_service.rubrics.render import Order, messages_hash, render_pair
+
+CHOICES: tuple[Slot, Slot, Slot] = ("A", "B", "tie")
+TOP_LOGPROBS = 10
+
+
+class FastVerdictError(ValueError):
+    """The reply carries no usable verdict probabilities."""
+
+
+@dataclass(frozen=True)
+class SoftVerdict:
+    """Renormalised probabilities of the three verdicts, in slot terms."""
+
+    p_a: float
+    p_b: float
+    p_tie: float
+
+    @property
+    def argmax(self) -> Slot:
+        """The most probable verdict."""
+        probs = {"A": self.p_a, "B": self.p_b, "tie": self.p_tie}
+        return max(CHOICES, key=lambda c: probs[c])
+
+
+def soft_verdict(top_logprobs: list[dict[str, Any]] | None, verdict_tokens: dict[str, Slot]) -> SoftVerdict:
+    """P(A), P(B), P(tie) renormalised over the verdict tokens among the first position's top logprobs."""
+    if not top_logprobs:
+        raise FastVerdictError("the judge returned no log-probabilities for the verdict position")
+    mass = dict.fromkeys(CHOICES, 0.0)
+    for entry in top_logprobs:
+        slot = verdict_tokens.get(str(entry.get("token")))
+        if slot is not None:
+            mass[slot] += math.exp(float(entry["logprob"]))
+    total = sum(mass.values())
+    if total <= 0:
+        seen = [e.get("token") for e in top_logprobs]
+        raise FastVerdictError(f"no verdict token {sorted(verdict_tokens)} among the top log-probabilities {seen}")
+    return SoftVerdict(mass["A"] / total, mass["B"] / total, mass["tie"] / total)
+
+
+def to_ft(soft: SoftVerdict, order: Order) -> FtVerdict:
+    """s_ft = P(FT better) + 0.5 * P(tie), as DESIGN.md defines for fast mode."""
+    p_ft = soft.p_b if order == "base_first" else soft.p_a
+    s_ft = p_ft + 0.5 * soft.p_tie
+    winner = slot_to_side(soft.argmax, order)
+    return FtVerdict(winner, s_ft, {}, "", (), (), winner)
+
+
+class VerdictTokens:
+    """Per-client cache of the judge tokenizer's first token for each choice."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Slot] | None = None
+
+    async def get(self, client: JudgeClient) -> dict[str, Slot]:
+        """token string -> verdict; refuses choices whose first tokens collide."""
+        if self._tokens is None:
+            firsts = await client.first_tokens(list(CHOICES))
+            if len(set(firsts)) != len(firsts):
+                raise JudgeUnavailableError(f"verdict words share a first token with this tokenizer: {firsts}")
+            self._tokens = dict(zip(firsts, CHOICES, strict=True))
+        return self._tokens
+
+
+async def judge_fast(
+    client: JudgeClient, version: RubricVersion, pair: PairText, order: Order, seed: int, tokens: VerdictTokens
+) -> JudgmentResult:
+    """One fast-mode judgment; failures come back as results, never as a made-up verdict."""
+    messages = render_pair(
+        version,
+        order,
+        prompt=pair.prompt,
+        base_output=pair.base_output,
+        ft_output=pair.ft_output,
+        reference=pair.reference,
+        mode="fast",
+    )
+    result = JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
+    try:
+        verdict_tokens = await tokens.get(client)
+        completion = await client.complete(
+            messages, seed=seed, choice=list(CHOICES), max_tokens=3, logprobs=TOP_LOGPROBS
+        )
+    except JudgeCallError as exc:
+        result.attempts, result.raw, result.failure_reason = exc.attempts, exc.raw, exc.reason
+        return result
+    except JudgeUnavailableError as exc:
+        result.failure_reason = str(exc)
+        return result
+    result.attempts = completion.attempts
+    result.prompt_tokens, result.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+    result.latency_ms = completion.latency_ms
+    content = getattr(completion.logprobs, "content", None) or []
+    first = [t.model_dump() for t in (content[0].top_logprobs or [])] if content else None
+    result.raw = json.dumps({"text": completion.raw, "top_logprobs": first})
+    try:
+        soft = soft_verdict(first, verdict_tokens)
+    except FastVerdictError as exc:
+        result.failure_reason = f"invalid fast reply: {exc}"
+        return result
+    result.status = "done"
+    result.verdict = to_ft(soft, order)
+    result.winner_slot = soft.argmax
+    return result
