@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     vllm_port: int = 8001
     vllm_max_model_len: int = 4096
     bootstrap_key_file: Path | None = None
+    rejudge_min_agreement: float = 0.8
+    scheduler_enabled: bool = True
 
     @field_validator("database_url")
     @classmethod

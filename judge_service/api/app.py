@@ -10,11 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from judge_service.api.routes import experiments, health, judge, labels, reports, rubrics
+from judge_service.api.routes import dashboard, experiments, health, judge, labels, reports, rubrics, schedules
 from judge_service.config import Settings, get_settings
 from judge_service.engine.client import JudgeClient
 from judge_service.jobs.context import ServiceContext
+from judge_service.jobs.rejudge import evaluate_rejudge
 from judge_service.jobs.runner import RunExecutor
+from judge_service.jobs.scheduler import RejudgeScheduler
 from judge_service.jobs.submit import SubmitError
 from judge_service.rubrics.registry import RubricRegistry
 from judge_service.store import db, repo
@@ -35,11 +37,19 @@ async def build_context(settings: Settings, migrate: bool = True) -> ServiceCont
             log.error(problem)
     client = JudgeClient(settings)
     executor = RunExecutor(sessions, client, settings.store_messages)
-    return ServiceContext(settings, engine, sessions, registry, client, executor)
+    ctx = ServiceContext(settings, engine, sessions, registry, client, executor)
+
+    async def on_run_done(run_id: str, counts: dict[str, int]) -> None:
+        await evaluate_rejudge(ctx, run_id, counts)
+
+    executor.on_run_done = on_run_done
+    return ctx
 
 
 async def close_context(ctx: ServiceContext) -> None:
     """Stop background work and close connections."""
+    if ctx.scheduler is not None:
+        ctx.scheduler.shutdown()
     await ctx.executor.shutdown()
     await ctx.client.aclose()
     await ctx.engine.dispose()
@@ -69,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = await build_context(settings)
         app.state.ctx = ctx
         await bootstrap_key(ctx)
+        if settings.scheduler_enabled:
+            ctx.scheduler = RejudgeScheduler(ctx)
+            await ctx.scheduler.start()
         resumed = await ctx.executor.resume_all()
         if resumed:
             log.info("resuming %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
@@ -91,6 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": [{"loc": exc.loc, "msg": exc.message, "type": "submit_error"}]}, status_code=exc.status
         )
 
-    for router in (judge.router, experiments.router, labels.router, rubrics.router, reports.router, health.router):
+    for router in (
+        judge.router,
+        experiments.router,
+        labels.router,
+        rubrics.router,
+        reports.router,
+        schedules.router,
+        health.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     return app

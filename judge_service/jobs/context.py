@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -10,6 +11,9 @@ from judge_service.config import Settings
 from judge_service.engine.client import JudgeClient
 from judge_service.jobs.runner import RunExecutor
 from judge_service.rubrics.registry import RubricRegistry
+
+if TYPE_CHECKING:
+    from judge_service.jobs.scheduler import RejudgeScheduler
 
 
 @dataclass
@@ -22,3 +26,4 @@ class ServiceContext:
     registry: RubricRegistry
     client: JudgeClient
     executor: RunExecutor
+    scheduler: RejudgeScheduler | None = None

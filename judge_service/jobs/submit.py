@@ -16,7 +16,7 @@ from judge_service.engine.client import JudgeUnavailableError
 from judge_service.engine.keys import judgment_key, pair_content_hash, seed_for, texts_hash
 from judge_service.jobs.context import ServiceContext
 from judge_service.rubrics.registry import RubricChangedError, RubricError, RubricVersion, UnknownRubricError
-from judge_service.rubrics.render import ORDERS, render_pair
+from judge_service.rubrics.render import ORDERS, Order, render_pair
 from judge_service.store import repo
 from judge_service.store.models import Run
 from judge_service.store.results import SetKey, result_set_id
@@ -39,6 +39,52 @@ class Submitted:
     run_id: str
     synchronous: bool
     replayed: bool
+
+
+@dataclass(frozen=True)
+class JudgingPlan:
+    """What to judge each pair with: the pinned rubric and judge, mode, orders, repeats, purpose."""
+
+    rubric_hash: str
+    fingerprint_hash: str
+    rubric_version_id: int
+    fingerprint_id: int
+    mode: str
+    orders: tuple[Order, ...]
+    repeats: int
+    base_seed: int
+    purpose: str = "judge"
+    scope: str = ""
+
+
+def judgment_rows(pair_ids: list[int], plan: JudgingPlan) -> list[dict[str, Any]]:
+    """Pending judgment rows for every pair x repeat x order, keyed by `judgment_key`."""
+    return [
+        {
+            "key": judgment_key(
+                pair_id=pair_id,
+                rubric_hash=plan.rubric_hash,
+                fingerprint_hash=plan.fingerprint_hash,
+                mode=plan.mode,
+                order=order,
+                repeat=repeat,
+                purpose=plan.purpose,
+                scope=plan.scope,
+            ),
+            "pair_id": pair_id,
+            "rubric_version_id": plan.rubric_version_id,
+            "fingerprint_id": plan.fingerprint_id,
+            "purpose": plan.purpose,
+            "mode": plan.mode,
+            "order": order,
+            "repeat": repeat,
+            "seed": seed_for(plan.base_seed, repeat),
+            "status": "pending",
+        }
+        for pair_id in pair_ids
+        for repeat in range(plan.repeats)
+        for order in plan.orders
+    ]
 
 
 def request_hash(request: PairwiseRequest) -> str:
@@ -198,30 +244,19 @@ async def submit(
                 )
             )
             await session.flush()
-            judgments = [
-                {
-                    "key": judgment_key(
-                        pair_id=pair.id,
-                        rubric_hash=version.content_hash,
-                        fingerprint_hash=fingerprint.hash,
-                        mode=request.options.mode,
-                        order=order,
-                        repeat=repeat,
-                    ),
-                    "pair_id": pair.id,
-                    "rubric_version_id": rubric_row.id,
-                    "fingerprint_id": fp_row.id,
-                    "purpose": "judge",
-                    "mode": request.options.mode,
-                    "order": order,
-                    "repeat": repeat,
-                    "seed": seed_for(ctx.settings.seed, repeat),
-                    "status": "pending",
-                }
-                for pair in pairs
-                for repeat in range(repeats)
-                for order in orders
-            ]
+            judgments = judgment_rows(
+                [p.id for p in pairs],
+                JudgingPlan(
+                    rubric_hash=version.content_hash,
+                    fingerprint_hash=fingerprint.hash,
+                    rubric_version_id=rubric_row.id,
+                    fingerprint_id=fp_row.id,
+                    mode=request.options.mode,
+                    orders=orders,
+                    repeats=repeats,
+                    base_seed=ctx.settings.seed,
+                ),
+            )
             await repo.ensure_judgments(session, run_id, judgments, request.options.retry_failed)
             await result_set_id(
                 session,

@@ -318,3 +318,42 @@ class DimensionRollup(Base):
     ft_mean: Mapped[float] = mapped_column(Float, primary_key=True)
     score: Mapped[float] = mapped_column(Float, primary_key=True)
     pairs: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Schedule(Base):
+    """A recurring re-judge of stored pairs: which experiments, how big a sample, when (cron or interval)."""
+
+    __tablename__ = "schedules"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    experiments: Mapped[list[Any]] = mapped_column(JSON)
+    rubric: Mapped[str | None] = mapped_column(String(120), default=None)
+    sample_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    sample_fraction: Mapped[float | None] = mapped_column(Float, default=None)
+    cron: Mapped[str | None] = mapped_column(String(120), default=None)
+    interval_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ScheduleFire(Base):
+    """One firing of a schedule; the primary key lets exactly one replica claim each firing."""
+
+    __tablename__ = "schedule_fires"
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True)
+    fire_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alert(Base):
+    """A drift or disagreement alert raised by a re-judge run."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), default=None)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

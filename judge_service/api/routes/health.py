@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from judge_service.api.deps import Context
 from judge_service.engine.client import JudgeUnavailableError
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus metrics (re-judge runs and alerts), unauthenticated like /healthz."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz")

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from judge_service.api.deps import Caller, Session, require
+from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.reports import compare, failures
+from judge_service.reports.consistency import consistency_report
+from judge_service.reports.rejudge import rejudge_report
 from judge_service.reports.winrate import ReportError, win_rate_report
 from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter
@@ -130,3 +132,30 @@ async def agreement(
     """The service's judge against imported labels, and annotators against each other."""
     exp = await experiment_or_404(session, experiment)
     return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)
+
+
+@router.get("/consistency")
+async def consistency(
+    session: Session,
+    _: Reader,
+    experiment: Annotated[str, Query(description="Experiment name or id.")],
+    rubric: Annotated[str | None, Query()] = None,
+    judge: Annotated[str | None, Query()] = None,
+    mode: Annotated[str | None, Query()] = None,
+    top: Annotated[int, Query(ge=1, le=200)] = 10,
+) -> dict[str, Any]:
+    """Position consistency and bias, repeat agreement, Fleiss' κ across repeats, score spread, flips."""
+    exp = await experiment_or_404(session, experiment)
+    try:
+        return await consistency_report(session, exp, rubric=rubric, judge=judge, mode=mode, top=top)
+    except ReportError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
+@router.get("/rejudge")
+async def rejudge(
+    session: Session, ctx: Context, _: Reader, experiment: Annotated[str, Query(description="Experiment name or id.")]
+) -> dict[str, Any]:
+    """Re-judge runs over time: test–retest agreement, κ, win-rate drift with CIs, fingerprints, alerts."""
+    exp = await experiment_or_404(session, experiment)
+    return await rejudge_report(session, exp, ctx.settings.rejudge_min_agreement)

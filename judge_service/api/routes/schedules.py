@@ -1,0 +1,112 @@
+"""`/schedules`: scheduled re-judging of stored pairs (stored in SQL, fired by APScheduler)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from judge_service.api.deps import Caller, Context, Session, require
+from judge_service.jobs.scheduler import trigger_for
+from judge_service.store import repo
+from judge_service.store.models import Schedule
+
+router = APIRouter(prefix="/schedules", tags=["schedules"])
+
+
+class ScheduleSpec(BaseModel):
+    """A recurring re-judge: experiments, sample, and a cron expression (UTC) or an interval."""
+
+    name: str = Field(min_length=1, max_length=200)
+    experiments: list[str] = Field(min_length=1)
+    rubric: str | None = Field(default=None, description="name or name@vN; default the newest used.")
+    sample_size: int | None = Field(default=None, ge=1)
+    sample_fraction: float | None = Field(default=None, gt=0, le=1)
+    cron: str | None = Field(default=None, description="Five-field cron expression in UTC, e.g. '0 3 * * *'.")
+    interval_seconds: int | None = Field(default=None, ge=1)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleSpec:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("give exactly one of cron and interval_seconds")
+        if self.sample_size is not None and self.sample_fraction is not None:
+            raise ValueError("give at most one of sample_size and sample_fraction")
+        return self
+
+
+def schedule_view(s: Schedule) -> dict[str, Any]:
+    """A schedule as JSON."""
+    return {
+        "id": s.id,
+        "name": s.name,
+        "experiments": s.experiments,
+        "rubric": s.rubric,
+        "sample_size": s.sample_size,
+        "sample_fraction": s.sample_fraction,
+        "cron": s.cron,
+        "interval_seconds": s.interval_seconds,
+        "enabled": s.enabled,
+        "created_at": repo.as_utc_iso(s.created_at),
+        "last_fired_at": repo.as_utc_iso(s.last_fired_at),
+    }
+
+
+@router.post("", status_code=201)
+async def create_schedule(
+    spec: ScheduleSpec, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Store a schedule and start firing it."""
+    row = Schedule(**spec.model_dump())
+    try:
+        trigger_for(row)
+    except ValueError as exc:
+        raise HTTPException(422, [{"loc": ["body", "cron"], "msg": str(exc), "type": "value_error"}]) from exc
+    async with ctx.sessions() as session, session.begin():
+        for index, ref in enumerate(spec.experiments):
+            if await repo.get_experiment(session, ref) is None:
+                detail = [{"loc": ["body", "experiments", index], "msg": f"no experiment {ref!r}", "type": "not_found"}]
+                raise HTTPException(422, detail)
+        session.add(row)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            detail = [{"loc": ["body", "name"], "msg": f"a schedule named {spec.name!r} exists", "type": "conflict"}]
+            raise HTTPException(409, detail) from exc
+    if ctx.scheduler is not None and row.enabled:
+        ctx.scheduler.add(row)
+    return schedule_view(row)
+
+
+@router.get("")
+async def list_schedules(session: Session, _: Annotated[Caller, Depends(require("read"))]) -> list[dict[str, Any]]:
+    """All schedules."""
+    return [schedule_view(s) for s in (await session.execute(select(Schedule).order_by(Schedule.id))).scalars()]
+
+
+@router.delete("/{schedule_id}", status_code=204)
+async def delete_schedule(schedule_id: int, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]) -> None:
+    """Stop and delete a schedule (its past re-judge runs stay)."""
+    async with ctx.sessions() as session, session.begin():
+        row = await session.get(Schedule, schedule_id)
+        if row is None:
+            raise HTTPException(404, f"no schedule {schedule_id}")
+        await session.delete(row)
+    if ctx.scheduler is not None:
+        ctx.scheduler.remove(schedule_id)
+
+
+@router.post("/{schedule_id}/run")
+async def run_schedule(
+    schedule_id: int, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Fire a schedule now; returns the re-judge run ids (poll GET /runs/{id})."""
+    async with ctx.sessions() as session:
+        if await session.get(Schedule, schedule_id) is None:
+            raise HTTPException(404, f"no schedule {schedule_id}")
+    if ctx.scheduler is None:
+        raise HTTPException(503, "the scheduler is disabled in this process (JUDGE_SCHEDULER_ENABLED=false)")
+    return {"schedule_id": schedule_id, "run_ids": await ctx.scheduler.run_now(schedule_id)}

@@ -1,0 +1,125 @@
+"""Re-judge a sample of stored pairs with the pinned judge and the original rubric version.
+
+Re-judge judgments carry `purpose=rejudge` and their run id in the key, so they never mix into
+the original win rate; each run is its own result set. When a run finishes, it is compared with
+the original verdicts on the same sample, and drift raises an alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+
+import numpy as np
+from prometheus_client import Counter
+from sqlalchemy import select
+
+from judge_service.engine.client import JudgeUnavailableError
+from judge_service.jobs.context import ServiceContext
+from judge_service.jobs.submit import JudgingPlan, SubmitError, judgment_rows
+from judge_service.rubrics.render import ORDERS
+from judge_service.store import repo
+from judge_service.store.aggregate import find_result_set
+from judge_service.store.models import Alert, Experiment, PairResult, RubricVersionRow, Run
+from judge_service.store.results import SetKey, result_set_id
+
+log = logging.getLogger(__name__)
+ALERTS = Counter("judge_rejudge_alerts", "Re-judge runs that raised an alert", ["experiment", "kind"])
+REJUDGE_RUNS = Counter("judge_rejudge_runs", "Re-judge runs finished", ["experiment"])
+
+
+def sample_pairs(pair_ids: list[int], size: int | None, fraction: float | None, seed: int) -> list[int]:
+    """A seeded sample without replacement: `size` pairs, else `fraction` of them, else all."""
+    n = len(pair_ids)
+    k = n if size is None and fraction is None else min(n, size if size is not None else math.ceil((fraction or 0) * n))
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(n, size=k, replace=False) if k < n else np.arange(n)
+    return sorted(pair_ids[i] for i in chosen)
+
+
+async def start_rejudge(
+    ctx: ServiceContext,
+    experiment: Experiment,
+    *,
+    rubric: str | None = None,
+    sample_size: int | None = None,
+    sample_fraction: float | None = None,
+    schedule_id: int | None = None,
+) -> str:
+    """Create a re-judge run over a sample of the experiment's judged pairs and start it; returns its id."""
+    async with ctx.sessions() as session:
+        original = await find_result_set(session, experiment.id, rubric=rubric)
+        if original is None:
+            raise SubmitError(404, ["experiment"], f"experiment {experiment.name!r} has no judge results to re-judge")
+        judged = await session.execute(
+            select(PairResult.pair_id)
+            .where(PairResult.result_set_id == original.id, PairResult.score.is_not(None))
+            .order_by(PairResult.pair_id)
+        )
+        candidates = [int(p) for p in judged.scalars()]
+        rubric_row = await session.get(RubricVersionRow, original.rubric_version_id)
+        assert rubric_row is not None
+    run_id = str(uuid.uuid4())
+    sample = sample_pairs(candidates, sample_size, sample_fraction, seed=uuid.UUID(run_id).int % (2**32))
+    try:
+        fingerprint = await ctx.client.fingerprint()
+    except JudgeUnavailableError as exc:
+        raise SubmitError(503, ["judge"], str(exc)) from exc
+    async with ctx.sessions() as session, session.begin():
+        fp_row = await repo.record_fingerprint(session, fingerprint)
+        session.add(
+            Run(
+                id=run_id,
+                experiment_id=experiment.id,
+                rubric_version_id=rubric_row.id,
+                fingerprint_id=fp_row.id,
+                purpose="rejudge",
+                mode=original.mode,
+                options={"original_result_set": original.id, "schedule_id": schedule_id, "sample": len(sample)},
+                pair_ids=sample,
+            )
+        )
+        await session.flush()
+        plan = JudgingPlan(
+            rubric_hash=rubric_row.content_hash,
+            fingerprint_hash=fingerprint.hash,
+            rubric_version_id=rubric_row.id,
+            fingerprint_id=fp_row.id,
+            mode=original.mode,
+            orders=ORDERS,
+            repeats=1,
+            base_seed=ctx.settings.seed,
+            purpose="rejudge",
+            scope=run_id,
+        )
+        await repo.ensure_judgments(session, run_id, judgment_rows(sample, plan), retry_failed=False)
+        key = SetKey(
+            experiment.id,
+            rubric_version_id=rubric_row.id,
+            fingerprint_id=fp_row.id,
+            mode=original.mode,
+            purpose="rejudge",
+            scope=run_id,
+        )
+        await result_set_id(session, key)
+    ctx.executor.start(run_id)
+    return run_id
+
+
+async def evaluate_rejudge(ctx: ServiceContext, run_id: str, counts: dict[str, int]) -> None:
+    """Compare a finished re-judge run with the original verdicts; record and count alerts."""
+    from judge_service.reports.rejudge import rejudge_summary
+
+    async with ctx.sessions() as session, session.begin():
+        run = await session.get(Run, run_id)
+        if run is None or run.purpose != "rejudge":
+            return
+        experiment = await session.get(Experiment, run.experiment_id)
+        assert experiment is not None
+        summary = await rejudge_summary(session, run, ctx.settings.rejudge_min_agreement)
+        REJUDGE_RUNS.labels(experiment.name).inc()
+        for kind, message in summary["alerts"]:
+            session.add(Alert(experiment_id=experiment.id, run_id=run_id, kind=kind, message=message))
+            ALERTS.labels(experiment.name, kind).inc()
+            log.warning("re-judge alert for %s (run %s): %s", experiment.name, run_id, message)

@@ -1,0 +1,120 @@
+"""Scheduled re-judging: APScheduler fires the schedules stored in SQL, inside the service process.
+
+Several replicas may run the same schedules; each firing is claimed by inserting its
+(schedule, fire time) key, so exactly one replica re-judges per firing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from judge_service.jobs.context import ServiceContext
+from judge_service.jobs.rejudge import start_rejudge
+from judge_service.jobs.submit import SubmitError
+from judge_service.store import repo
+from judge_service.store.models import Schedule, ScheduleFire, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def trigger_for(schedule: Schedule) -> CronTrigger | IntervalTrigger:
+    """The APScheduler trigger of a stored schedule (cron in UTC, or a fixed interval)."""
+    if schedule.cron:
+        return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+    if schedule.interval_seconds:
+        return IntervalTrigger(seconds=schedule.interval_seconds, timezone=UTC)
+    raise ValueError(f"schedule {schedule.name!r} has neither cron nor interval_seconds")
+
+
+class RejudgeScheduler:
+    """Keeps APScheduler's jobs in step with the `schedules` table."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def start(self) -> None:
+        """Load every enabled schedule and start firing."""
+        async with self.ctx.sessions() as session:
+            schedules = list((await session.execute(select(Schedule).where(Schedule.enabled))).scalars())
+        for schedule in schedules:
+            self.add(schedule)
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop firing (runs already started go on until the process stops)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def add(self, schedule: Schedule) -> None:
+        """(Re)register one schedule."""
+        self.scheduler.add_job(
+            self.fire,
+            trigger_for(schedule),
+            args=[schedule.id],
+            id=str(schedule.id),
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=300,
+        )
+
+    def remove(self, schedule_id: int) -> None:
+        """Forget one schedule."""
+        if self.scheduler.get_job(str(schedule_id)):
+            self.scheduler.remove_job(str(schedule_id))
+
+    async def fire(self, schedule_id: int, fire_key: str | None = None) -> list[str]:
+        """Claim this firing, then start one re-judge run per experiment; returns the run ids."""
+        key = fire_key or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            async with self.ctx.sessions() as session, session.begin():
+                session.add(ScheduleFire(schedule_id=schedule_id, fire_key=key))
+        except IntegrityError:
+            log.info("schedule %s firing %s already claimed by another replica", schedule_id, key)
+            return []
+        async with self.ctx.sessions() as session:
+            schedule = await session.get(Schedule, schedule_id)
+        if schedule is None:
+            return []
+        run_ids = []
+        for ref in schedule.experiments:
+            async with self.ctx.sessions() as session:
+                experiment = await repo.get_experiment(session, str(ref))
+            if experiment is None:
+                log.error("schedule %s: no experiment %r", schedule.name, ref)
+                continue
+            try:
+                run_ids.append(
+                    await start_rejudge(
+                        self.ctx,
+                        experiment,
+                        rubric=schedule.rubric,
+                        sample_size=schedule.sample_size,
+                        sample_fraction=schedule.sample_fraction,
+                        schedule_id=schedule.id,
+                    )
+                )
+            except SubmitError as exc:
+                log.error("schedule %s: cannot re-judge %s: %s", schedule.name, experiment.name, exc.message)
+        # Plain UPDATEs: the schedule may have been deleted meanwhile, which is fine.
+        async with self.ctx.sessions() as session, session.begin():
+            await session.execute(
+                update(ScheduleFire)
+                .where(ScheduleFire.schedule_id == schedule_id, ScheduleFire.fire_key == key)
+                .values(run_ids=run_ids)
+            )
+            await session.execute(update(Schedule).where(Schedule.id == schedule_id).values(last_fired_at=utcnow()))
+        return run_ids
+
+    async def run_now(self, schedule_id: int) -> list[str]:
+        """Fire a schedule immediately (a manual firing has its own key)."""
+        return await self.fire(schedule_id, f"manual-{uuid.uuid4().hex[:12]}")

@@ -1,0 +1,284 @@
+"""The dashboard in a real browser: a live server, data seeded through the API, numbers checked against the API."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from judge_service.api.app import create_app
+from judge_service.config import Settings
+from judge_service.store import db, repo
+from tests.conftest import ROOT, make_settings, skip_or_fail
+from tests.fake_judge import FakeJudgeServer, free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+SERIES = "dash-series"
+
+
+# ---------- number formatting exactly as the page's JavaScript does it ----------
+
+
+def js_fixed(value: float, digits: int) -> str:
+    """`Number.prototype.toFixed`: the exact binary value, ties away from zero."""
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def js_precision(value: float, digits: int) -> str:
+    """`Number.prototype.toPrecision` for the ranges a p-value takes."""
+    if value == 0:
+        return js_fixed(0.0, digits - 1)
+    exact = Decimal(value)
+    exponent = math.floor(math.log10(abs(value)))
+    rounded = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(-(digits - 1)), rounding=ROUND_HALF_UP)
+    if abs(rounded) >= 10:  # rounding carried into the next power of ten
+        exponent += 1
+        rounded = exact.scaleb(-exponent).quantize(Decimal(1).scaleb(-(digits - 1)), rounding=ROUND_HALF_UP)
+    if exponent < -6 or exponent >= digits:
+        return f"{rounded}e{'+' if exponent >= 0 else '-'}{abs(exponent)}"
+    return js_fixed(value, max(0, digits - 1 - exponent))
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{js_fixed(value, 1)}%"
+
+
+def ci(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"{js_fixed(low, 1)} – {js_fixed(high, 1)}%"
+
+
+def test_js_number_formatting_helpers() -> None:
+    assert js_fixed(62.25, 1) == "62.3" and js_fixed(0.125, 2) == "0.13" and js_fixed(7.0, 1) == "7.0"
+    assert js_precision(0.1875, 3) == "0.188" and js_precision(1.0, 3) == "1.00"
+    assert js_precision(0.000244140625, 3) == "0.000244" and js_precision(1.5e-9, 3) == "1.50e-9"
+    assert js_precision(0.99951, 3) == "1.00"
+
+
+# ---------- a live server with seeded data ----------
+
+
+@dataclass
+class LiveService:
+    url: str
+    key: str
+
+    def get(self, path: str, **params: Any) -> Any:
+        reply = httpx.get(self.url + path, params=params, headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+
+def create_key(settings: Settings) -> str:
+    """Migrate the database and create a read+submit key, on a loop of its own (before the server starts)."""
+
+    async def _create() -> str:
+        await db.upgrade_async(settings.database_url)
+        engine = db.create_engine(settings.database_url)
+        try:
+            async with db.session_factory(engine)() as session, session.begin():
+                return await repo.create_api_key(session, "dashboard-test", ["read", "submit"])
+        finally:
+            await engine.dispose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _create()).result()
+
+
+def dash_items(prefix: str, ft_wins: int, base_wins: int, ties: int) -> list[dict[str, Any]]:
+    """Pairs that the fake judge decides as asked: GOOD marks the better answer; neither marked is a tie."""
+    kinds = ["ft"] * ft_wins + ["base"] * base_wins + ["tie"] * ties
+    items = []
+    for i, kind in enumerate(kinds):
+        good, weak = f"GOOD answer {i}: open Settings, then Security.", f"weak answer {i}: no idea, try again later."
+        items.append(
+            {
+                "id": f"{prefix}{i}",
+                "prompt": f"Question {i}: how do I reset my password on the {'web' if i % 2 else 'mobile'} app?",
+                "base_output": good if kind == "base" else weak if kind == "ft" else f"plain answer {i} (base)",
+                "ft_output": good if kind == "ft" else weak if kind == "base" else f"plain answer {i} (ft)",
+                "reference": f"Reference {i}: Settings → Security → Reset password." if i % 3 == 0 else None,
+                "tags": {"category": "a" if i % 2 == 0 else "b"},
+            }
+        )
+    return items
+
+
+def submit(url: str, key: str, name: str, step: int, items: list[dict[str, Any]]) -> None:
+    body = {
+        "experiment": {
+            "name": name,
+            "base_model": "base-7b",
+            "ft_model": f"ft-7b-step{step}",
+            "metadata": {"series": SERIES, "step": step},
+        },
+        "rubric": "customer_service",
+        "items": items,
+    }
+    reply = httpx.post(f"{url}/judge/pairwise", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["counts"]["failed"] == 0
+
+
+@pytest.fixture
+def live(tmp_path: Path, fake_judge: FakeJudgeServer) -> Iterator[LiveService]:
+    """The app under uvicorn in a thread, on a temp SQLite file, with two checkpoints and human labels."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'dashboard.db'}", fake_judge.base_url, fake_judge.state.model)
+    key = create_key(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive(), "the server thread died during start-up"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        submit(url, key, "dash-exp", 1000, dash_items("p", ft_wins=7, base_wins=3, ties=2))
+        submit(url, key, "dash-exp-2", 2000, dash_items("q", ft_wins=10, base_wins=2, ties=0))
+        labels = [{"pair_id": f"p{i}", "annotator": "alice", "verdict": "ft" if i < 8 else "base"} for i in range(12)]
+        reply = httpx.post(
+            f"{url}/experiments/dash-exp/labels",
+            json={"source": "human", "records": labels},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        yield LiveService(url, key)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# ---------- the browser test ----------
+
+
+def test_dashboard_shows_the_reports(live: LiveService) -> None:
+    if not CHROMIUM.exists():
+        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    # The page and its assets need no key; the bundled Plotly comes from the Python package.
+    page_reply = httpx.get(f"{live.url}/dashboard", timeout=10)
+    assert page_reply.status_code == 200 and 'id="experiment-select"' in page_reply.text
+    bundle = httpx.get(f"{live.url}/dashboard/static/plotly.min.js", timeout=10)
+    assert bundle.status_code == 200 and "max-age=31536000" in bundle.headers["cache-control"]
+    assert httpx.get(f"{live.url}/dashboard/static/nope.js", timeout=10).status_code == 404
+
+    report = live.get("/reports/win-rate", experiment="dash-exp")
+    overall = report["overall"]
+    sliced = live.get("/reports/win-rate", experiment="dash-exp", group_by="category")
+    failures = live.get("/reports/failures", experiment="dash-exp", limit=20)
+    assert overall["n_pairs"] == 12 and overall["wins"] == 7 and overall["losses"] == 3
+    assert failures["cases"], "the seeded data has pairs FT lost"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(15_000)
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+            page.goto(f"{live.url}/dashboard?experiment=dash-exp")
+
+            # A wrong key is refused with the reason, and forgotten.
+            expect(page.locator("#auth-panel")).to_be_visible()
+            page.fill("#api-key", "js_bogus_key")
+            page.click("#key-submit")
+            expect(page.locator("#auth-message")).to_contain_text("401")
+            expect(page.locator("#auth-message")).to_contain_text("unknown or revoked key")
+            assert page.evaluate("Object.keys(sessionStorage).length") == 0
+            problems.clear()  # the browser logs the refused fetch itself
+
+            page.fill("#api-key", live.key)
+            page.click("#key-submit")
+            expect(page.locator("#experiment-select")).to_have_value("dash-exp")
+            expect(page.locator("#headline")).to_have_attribute("aria-busy", "false")
+
+            # Headline numbers are the API's, formatted the page's way.
+            expect(page.locator("#win-rate")).to_have_text(pct(overall["win_rate"]))
+            expect(page.locator("#win-ci")).to_have_text(ci(overall["ci_low"], overall["ci_high"]))
+            expect(page.locator("#n-pairs")).to_have_text(str(overall["n_pairs"]))
+            expect(page.locator("#sign-p")).to_have_text(js_precision(overall["sign_test_p"], 3))
+            expect(page.locator("#rubric")).to_contain_text(report["rubric"])
+            expect(page.locator("#judge")).to_contain_text(report["judge_fingerprint"][:12])
+            expect(page.locator("#inconsistent")).to_have_text(str(overall["inconsistent"]))
+            expect(page.locator("#dimension-table tbody tr")).to_have_count(len(overall["per_dimension"]))
+            assert page.evaluate("Boolean(window.Plotly)"), "plotly.min.js did not load"
+            assert page.evaluate("document.getElementById('outcome-chart').data.length") == 3
+            expect(page.locator("#dimension-chart .main-svg").first).to_be_visible()
+
+            # Slices by category match the API's slices row for row.
+            page.select_option("#slice-by", "category")
+            rows = page.locator("#slice-table tbody tr")
+            expect(rows).to_have_count(len(sliced["slices"]))
+            for index, expected in enumerate(sliced["slices"]):
+                cells = rows.nth(index).locator("td")
+                expect(cells).to_have_text(
+                    [
+                        str(expected["value"]),
+                        str(expected["n_pairs"]),
+                        pct(expected["win_rate"]),
+                        ci(expected["ci_low"], expected["ci_high"]),
+                        f"{expected['wins']} / {expected['ties']} / {expected['losses']}",
+                    ]
+                )
+            assert "slice=category" in page.url
+
+            # The checkpoint trend has both experiments of the series; human labels give an agreement row.
+            expect(page.locator("#trend")).to_be_visible()
+            expect(page.locator("#trend-table tbody tr")).to_have_count(2)
+            expect(page.locator("#trend-chart")).to_have_attribute("data-points", "2")
+            assert page.evaluate("document.getElementById('trend-chart').data.at(-1).x.length") == 2
+            expect(page.locator("#agreement")).to_be_visible()
+            expect(page.locator("#agreement-table tbody tr").first).to_contain_text("human")
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # Failure cases: the first one shows both answers and the judges' rationales.
+            page.click("#tab-failures")
+            first = failures["cases"][0]
+            cases = page.locator("#failure-list button.case")
+            expect(cases).to_have_count(len(failures["cases"]))
+            cases.first.click()
+            expect(page.locator("#detail-id")).to_have_text(first["id"])
+            expect(page.locator("#detail-base")).to_have_text(first["base_output"])
+            expect(page.locator("#detail-ft")).to_have_text(first["ft_output"])
+            expect(page.locator("#detail-prompt")).to_have_text(first["prompt"])
+            expect(page.locator("#detail-worst")).to_contain_text(first["worst_dimension"])
+            rationales = page.locator("#detail-judgments .rationale")
+            expect(rationales).to_have_count(len(first["judgments"]))
+            expect(rationales.first).to_have_text(first["judgments"][0]["rationale"])
+            expect(page.locator("#tag-counts tbody tr[data-tag='factual_error'] td").nth(2)).to_have_text(
+                str(failures["tag_counts"]["ft"]["factual_error"])
+            )
+            page.screenshot(path=str(ARTIFACTS / "dashboard-failures.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, problems
