@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo dashboard test test-fast lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/judge-service demo
+
+# Serves the demo's database (no judge needed to read reports): open /dashboard.
+dashboard: install
+	JUDGE_DATABASE_URL=sqlite:///$(CURDIR)/.demo/judge.db $(BIN)/judge-service serve
 
 test: install
 	$(BIN)/judge-service judge-model prepare

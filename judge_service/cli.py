@@ -28,10 +28,12 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed, with scopes).", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded default judge (vLLM CPU build, SmolLM2-135M).", no_args_is_help=True)
 labels_app = typer.Typer(help="Import human labels or another judge's verdicts.", no_args_is_help=True)
+schedules_app = typer.Typer(help="Scheduled re-judging of stored pairs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(model_app, name="judge-model")
 app.add_typer(labels_app, name="labels")
+app.add_typer(schedules_app, name="schedules")
 console = make_console()
 
 
@@ -207,12 +209,17 @@ def report(
     source: Annotated[str, typer.Option(help="'judge' or an imported label source.")] = "judge",
     rubric: Annotated[str | None, typer.Option(help="name or name@vN (default: newest used).")] = None,
     judge: Annotated[str | None, typer.Option(help="Judge fingerprint prefix (default: newest used).")] = None,
+    consistency: Annotated[
+        bool, typer.Option("--consistency", help="Also print judge consistency and the re-judge history.")
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the tables as CSV.")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown.")] = None,
 ) -> None:
     """Print FT's win rate over Base (overall, per dimension, per slice); export JSON, CSV, Markdown."""
     from judge_service.reports import export
+    from judge_service.reports.consistency import consistency_report
+    from judge_service.reports.rejudge import rejudge_report
     from judge_service.reports.winrate import ReportError, win_rate_report
     from judge_service.store import repo
 
@@ -220,7 +227,11 @@ def report(
         exp = await repo.get_experiment(session, experiment)
         if exp is None:
             raise ReportError(404, f"no experiment {experiment!r}")
-        return await win_rate_report(session, exp, source=source, rubric=rubric, judge=judge, group_by=group_by)
+        out = await win_rate_report(session, exp, source=source, rubric=rubric, judge=judge, group_by=group_by)
+        if consistency:
+            out["consistency"] = await consistency_report(session, exp, rubric=rubric, judge=judge)
+            out["rejudge"] = await rejudge_report(session, exp, get_settings().rejudge_min_agreement)
+        return out
 
     try:
         data = asyncio.run(_with_session(run))
@@ -229,12 +240,126 @@ def report(
         raise typer.Exit(1) from exc
     for table in export.rich_tables(data):
         console.print(table)
+    if consistency:
+        for table in export.consistency_tables(data["consistency"], data["rejudge"]):
+            console.print(table)
     if json_out:
         json_out.write_text(json.dumps(data, indent=2))
     if csv_out:
         csv_out.write_text(export.to_csv(data))
     if markdown_out:
         markdown_out.write_text(export.to_markdown(data))
+
+
+@schedules_app.command("create")
+def schedules_create(
+    name: Annotated[str, typer.Option(help="Unique name.")],
+    experiment: Annotated[list[str], typer.Option(help="Experiment to re-judge (repeatable).")],
+    cron: Annotated[str | None, typer.Option(help="Cron expression in UTC, e.g. '0 3 * * *' (nightly).")] = None,
+    interval_seconds: Annotated[int | None, typer.Option(help="Or a fixed interval.")] = None,
+    sample_size: Annotated[int | None, typer.Option(help="Pairs per re-judge (default all).")] = None,
+    sample_fraction: Annotated[float | None, typer.Option(help="Or a fraction of the judged pairs.")] = None,
+    rubric: Annotated[str | None, typer.Option(help="name or name@vN (default the newest used).")] = None,
+) -> None:
+    """Store a re-judge schedule; a running service picks it up on its next start or via the API."""
+    from pydantic import ValidationError
+
+    from judge_service.api.routes.schedules import ScheduleSpec, schedule_view
+    from judge_service.jobs.scheduler import trigger_for
+    from judge_service.store import repo
+    from judge_service.store.models import Schedule
+
+    try:
+        spec = ScheduleSpec(
+            name=name,
+            experiments=experiment,
+            cron=cron,
+            interval_seconds=interval_seconds,
+            sample_size=sample_size,
+            sample_fraction=sample_fraction,
+            rubric=rubric,
+        )
+        row = Schedule(**spec.model_dump())
+        trigger_for(row)
+    except (ValidationError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+    async def store(session: AsyncSession) -> dict[str, Any]:
+        for ref in spec.experiments:
+            if await repo.get_experiment(session, ref) is None:
+                raise typer.BadParameter(f"no experiment {ref!r}", param_hint="--experiment")
+        session.add(row)
+        await session.flush()
+        return schedule_view(row)
+
+    console.print_json(data=asyncio.run(_with_session(store)))
+
+
+@schedules_app.command("list")
+def schedules_list() -> None:
+    """List schedules."""
+    from sqlalchemy import select
+
+    from judge_service.store import repo
+    from judge_service.store.models import Schedule
+
+    async def load(session: AsyncSession) -> list[Schedule]:
+        return list((await session.execute(select(Schedule).order_by(Schedule.id))).scalars())
+
+    table = Table("id", "name", "experiments", "when", "sample", "enabled", "last fired")
+    for s in asyncio.run(_with_session(load)):
+        when = s.cron or f"every {s.interval_seconds}s"
+        sample = str(s.sample_size or (f"{100 * s.sample_fraction:.0f}%" if s.sample_fraction else "all"))
+        table.add_row(
+            str(s.id),
+            s.name,
+            ",".join(s.experiments),
+            when,
+            sample,
+            str(s.enabled),
+            repo.as_utc_iso(s.last_fired_at) or "",
+        )
+    console.print(table)
+
+
+@schedules_app.command("delete")
+def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
+    """Delete a schedule (its past runs stay)."""
+    from judge_service.store.models import Schedule
+
+    async def remove(session: AsyncSession) -> bool:
+        row = await session.get(Schedule, schedule_id)
+        if row is None:
+            return False
+        await session.delete(row)
+        return True
+
+    if not asyncio.run(_with_session(remove)):
+        console.print(f"[red]no schedule {schedule_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"deleted schedule {schedule_id}")
+
+
+@schedules_app.command("run")
+def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
+    """Fire a schedule now in this process (needs the judge) and wait for its re-judge runs."""
+    from judge_service.api.app import build_context, close_context
+    from judge_service.jobs.scheduler import RejudgeScheduler
+
+    async def fire() -> list[str]:
+        ctx = await build_context(get_settings())
+        try:
+            run_ids = await RejudgeScheduler(ctx).run_now(schedule_id)
+            with console.status(f"re-judging ({len(run_ids)} run(s))"):
+                for run_id in run_ids:
+                    await ctx.executor.wait(run_id)
+            return run_ids
+        finally:
+            await close_context(ctx)
+
+    run_ids = asyncio.run(fire())
+    console.print(f"re-judge runs done: {', '.join(run_ids) or 'none'} (see `judge-service report --consistency`)")
 
 
 @app.command()

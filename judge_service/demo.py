@@ -23,6 +23,7 @@ from rich.table import Table
 from judge_service.config import Settings, get_settings
 from judge_service.judge_model.prepare import is_prepared, prepare
 from judge_service.judge_model.serve import VllmServer, stop_pid
+from judge_service.stats.agreement import pairwise_agreement, verdict_of_score
 from judge_service.stats.winrate import win_rate
 from judge_service.ui import make_console
 
@@ -37,7 +38,9 @@ class ExperimentTally:
 
     name: str
     rubric: str
+    mode: str = "reasoned"
     scores: list[float] = field(default_factory=list)
+    item_scores: dict[str, float] = field(default_factory=dict)
     inconsistent: int = 0
     failed: int = 0
     pairs: int = 0
@@ -103,7 +106,7 @@ def create_demo_key(settings: Settings) -> str:
         engine = db.create_engine(settings.database_url)
         try:
             async with db.session_factory(engine)() as session, session.begin():
-                return await repo.create_api_key(session, "demo", ["submit", "read"])
+                return await repo.create_api_key(session, "demo", ["submit", "read", "admin"])
         finally:
             await engine.dispose()
 
@@ -121,10 +124,12 @@ async def _send_batch(
             "metadata": {"source": "examples/pairs.jsonl"},
         },
         "rubric": tally.rubric,
+        "options": {"mode": tally.mode},
         "items": [_item(r) for r in batch],
     }
     # A fixed Idempotency-Key per batch: running the demo again replays stored answers.
-    reply = await client.post("/judge/pairwise", json=body, headers={"Idempotency-Key": f"{tally.name}-batch-{index}"})
+    idempotency_key = f"{tally.name}-{tally.mode}-batch-{index}"
+    reply = await client.post("/judge/pairwise", json=body, headers={"Idempotency-Key": idempotency_key})
     if reply.status_code != 200:
         raise RuntimeError(f"batch {index} of {tally.name}: HTTP {reply.status_code}: {reply.text}")
     for item in reply.json()["items"]:
@@ -133,9 +138,12 @@ async def _send_batch(
         tally.inconsistent += bool(item["inconsistent"])
         if item["score"] is not None:
             tally.scores.append(item["score"])
+            tally.item_scores[item["id"]] = item["score"]
 
 
-async def submit_all(url: str, key: str, examples: list[dict[str, Any]]) -> list[ExperimentTally]:
+async def submit_all(
+    url: str, key: str, examples: list[dict[str, Any]], mode: str = "reasoned"
+) -> list[ExperimentTally]:
     """Submit every experiment's examples in synchronous batches, with a progress bar."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in examples:
@@ -150,10 +158,9 @@ async def submit_all(url: str, key: str, examples: list[dict[str, Any]]) -> list
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=900.0) as client:
         with progress:
             for category, rows in groups.items():
-                tally = ExperimentTally(
-                    f"demo-{category.replace('_', '-')}", RUBRIC_BY_CATEGORY.get(category, "general")
-                )
-                task = progress.add_task(f"{tally.name} ({tally.rubric})", total=len(rows))
+                rubric = RUBRIC_BY_CATEGORY.get(category, "general")
+                tally = ExperimentTally(f"demo-{category.replace('_', '-')}", rubric, mode)
+                task = progress.add_task(f"{tally.name} ({tally.rubric}, {mode})", total=len(rows))
                 started = time.perf_counter()
 
                 async def guarded(
@@ -175,6 +182,7 @@ def print_summary(tallies: list[ExperimentTally]) -> None:
     table = Table(title="FT vs Base on the example set (judge: embedded SmolLM2-135M, both orders)")
     for column in (
         "experiment",
+        "mode",
         "rubric",
         "pairs",
         "FT wins",
@@ -191,6 +199,7 @@ def print_summary(tallies: list[ExperimentTally]) -> None:
         rate = f"{wr.win_rate:.1f} [{wr.ci_low:.1f}, {wr.ci_high:.1f}]" if wr.n else "n/a"
         table.add_row(
             t.name,
+            t.mode,
             t.rubric,
             str(t.pairs),
             str(wr.wins),
@@ -202,6 +211,69 @@ def print_summary(tallies: list[ExperimentTally]) -> None:
             f"{t.seconds:.1f}s",
         )
     console.print(table)
+
+
+def print_fast_vs_reasoned(reasoned: list[ExperimentTally], fast: list[ExperimentTally]) -> None:
+    """Pair-level agreement between the two modes, and judge calls per second of each."""
+    table = Table(title="Fast (verdict-token logprobs) vs reasoned mode, same pairs and judge")
+    for column in ("experiment", "pairs", "agreement", "Cohen κ", "reasoned calls/s", "fast calls/s"):
+        table.add_column(column, justify="left" if column == "experiment" else "right")
+    for r, f in zip(reasoned, fast, strict=True):
+        common = sorted(set(r.item_scores) & set(f.item_scores))
+        result = pairwise_agreement(
+            [verdict_of_score(r.item_scores[i]) for i in common], [verdict_of_score(f.item_scores[i]) for i in common]
+        )
+        kappa = "–" if result.cohen_kappa is None else f"{result.cohen_kappa:.2f}"
+        table.add_row(
+            r.name,
+            str(len(common)),
+            f"{100 * result.agreement:.1f}%" if common else "–",
+            kappa,
+            f"{2 * r.pairs / r.seconds:.2f}" if r.seconds else "–",
+            f"{2 * f.pairs / f.seconds:.2f}" if f.seconds else "–",
+        )
+    console.print(table)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+async def rejudge_once(url: str, key: str, experiments: list[str]) -> None:
+    """Store a nightly re-judge schedule for the demo experiments and fire it once now."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=900.0) as client:
+        spec = {"name": "demo-nightly", "experiments": experiments, "sample_size": 12, "cron": "0 3 * * *"}
+        reply = await client.post("/schedules", json=spec)
+        if reply.status_code == 409:  # the demo ran before: reuse its schedule
+            schedule = next(s for s in (await client.get("/schedules")).json() if s["name"] == "demo-nightly")
+        else:
+            reply.raise_for_status()
+            schedule = reply.json()
+        fired = await client.post(f"/schedules/{schedule['id']}/run")
+        fired.raise_for_status()
+        with console.status("re-judging a sample of 12 pairs per experiment (test-retest)"):
+            for run_id in fired.json()["run_ids"]:
+                while (await client.get(f"/runs/{run_id}")).json()["status"] not in ("done", "failed"):  # noqa: ASYNC110 - polling the HTTP API
+                    await asyncio.sleep(1.0)
+        table = Table(title="Consistency of the judge (API: /reports/consistency, /reports/rejudge)")
+        columns = ("experiment", "position consistency", "slot-A rate", "re-judge agreement", "re-judge κ", "alerts")
+        for column in columns:
+            table.add_column(column, justify="left" if column == "experiment" else "right")
+        for name in experiments:
+            cons = (await client.get("/reports/consistency", params={"experiment": name})).json()
+            history = (await client.get("/reports/rejudge", params={"experiment": name})).json()
+            last = history["runs"][-1] if history["runs"] else {}
+            kappa = last.get("cohen_kappa")
+            table.add_row(
+                name,
+                _percent(cons.get("position_consistency")),
+                _percent(cons.get("position_bias", {}).get("slot_a_rate")),
+                _percent(last.get("agreement")),
+                "– (undefined)" if kappa is None else f"{kappa:.2f}",
+                ", ".join(a["kind"] for a in last.get("alerts", [])) or "none",
+            )
+        console.print(table)
 
 
 def run_demo(data: Path, workdir: Path, api_port: int) -> int:
@@ -232,10 +304,21 @@ def run_demo(data: Path, workdir: Path, api_port: int) -> int:
         t0 = time.perf_counter()
         tallies = asyncio.run(submit_all(url, key, examples))
         timings["judging"] = time.perf_counter() - t0
-        print_summary(tallies)
+        fast = asyncio.run(submit_all(url, key, examples, mode="fast"))
+        print_summary(tallies + fast)
+        print_fast_vs_reasoned(tallies, fast)
+        asyncio.run(rejudge_once(url, key, [t.name for t in tallies]))
         console.print(
             f"model preparation {timings['prepare']:.1f}s, vLLM ready {timings['vllm_ready']:.1f}s, "
-            f"judging {len(examples)} pairs {timings['judging']:.1f}s; logs in {workdir}/"
+            f"judging {len(examples)} pairs (reasoned) {timings['judging']:.1f}s; logs in {workdir}/"
+        )
+        console.print(
+            f"Dashboard: run `make dashboard`, open {url}/dashboard?experiment={tallies[0].name} and enter this "
+            f"key (scopes submit, read, admin):\n{key}"
+        )
+        console.print(
+            f"CLI: JUDGE_DATABASE_URL={settings.database_url} .venv/bin/judge-service report "
+            f"--experiment {tallies[0].name} --consistency"
         )
         return 0
     except Exception as exc:  # noqa: BLE001 - report and still stop what we started

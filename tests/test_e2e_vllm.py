@@ -117,3 +117,29 @@ async def test_too_long_for_judge_context_is_refused(tmp_path: Path, vllm_judge:
         assert reply.status_code == 422
         detail = reply.json()["detail"][0]
         assert detail["loc"] == ["body", "items", 1] and "exceeds the judge context of 4096 tokens" in detail["msg"]
+
+
+async def test_fast_mode_soft_scores_from_real_logprobs(database_url: str, vllm_judge: VllmServer) -> None:
+    settings = make_settings(database_url, vllm_judge.base_url, vllm_judge.settings.model, request_timeout_s=120.0)
+    items = example_items("copywriting", 4)
+    async for svc in start_service(settings):
+        body = pairwise_body(items, options={"mode": "fast"})
+        reply = await svc.http.post("/judge/pairwise", json=body, headers=svc.auth("submit"))
+        assert reply.status_code == 200, reply.text
+        result = reply.json()
+        assert result["counts"] == {"done": 8, "failed": 0, "pending": 0}, result
+        for item in result["items"]:
+            assert {v["order"] for v in item["verdicts"]} == {"base_first", "ft_first"}
+            for verdict in item["verdicts"]:
+                assert 0.0 <= verdict["s_ft"] <= 1.0 and verdict["winner_slot"] in ("A", "B", "tie")
+            assert 0.0 <= item["score"] <= 1.0
+        async with svc.ctx.sessions() as session:
+            judgments = list((await session.execute(select(Judgment))).scalars())
+            assert {j.mode for j in judgments} == {"fast"} and len(judgments) == 8
+            for judgment in judgments:
+                raw = json.loads(judgment.raw_reply or "{}")
+                assert raw["top_logprobs"] and judgment.completion_tokens and judgment.completion_tokens <= 3
+        report = await svc.http.get(
+            "/reports/win-rate", params={"experiment": "exp-1", "mode": "fast"}, headers=svc.auth("read")
+        )
+        assert report.json()["mode"] == "fast" and 0 <= report.json()["overall"]["win_rate"] <= 100

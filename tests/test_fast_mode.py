@@ -10,31 +10,32 @@ from judge_service.engine.fast import FastVerdictError, SoftVerdict, soft_verdic
 from tests.conftest import Service, pair_items, pairwise_body
 from tests.fake_judge import FakeJudgeServer
 
-TOKENS = {"A": "A", "B": "B", "tie": "tie"}
-
 
 def test_soft_verdict_renormalises_over_verdict_tokens() -> None:
     tops = [
         {"token": "A", "logprob": math.log(0.3)},
         {"token": "B", "logprob": math.log(0.5)},
-        {"token": "tie", "logprob": math.log(0.1)},
-        {"token": "Answer", "logprob": math.log(0.1)},
+        {"token": "t", "logprob": math.log(0.06)},  # "t" and "ti" can only begin "tie": its mass
+        {"token": "tie", "logprob": math.log(0.03)},
+        {"token": "ti", "logprob": math.log(0.01)},
+        {"token": "Answer", "logprob": math.log(0.1)},  # forbidden by the grammar: dropped
+        {"token": " A", "logprob": math.log(0.1)},
     ]
-    soft = soft_verdict(tops, TOKENS)  # type: ignore[arg-type]
+    soft = soft_verdict(tops)
     assert (soft.p_a, soft.p_b, soft.p_tie) == pytest.approx((1 / 3, 5 / 9, 1 / 9))
     assert soft.argmax == "B"
     base_first = to_ft(soft, "base_first")
     assert base_first.s_ft == pytest.approx(5 / 9 + 0.5 / 9) and base_first.winner == "ft"
     ft_first = to_ft(soft, "ft_first")
     assert ft_first.s_ft == pytest.approx(1 / 3 + 0.5 / 9) and ft_first.winner == "base"
-    only_b = soft_verdict([{"token": "B", "logprob": -2.0}], TOKENS)  # type: ignore[arg-type]
+    only_b = soft_verdict([{"token": "B", "logprob": -2.0}])
     assert only_b == SoftVerdict(0.0, 1.0, 0.0)
 
 
 @pytest.mark.parametrize("tops", [None, [], [{"token": "x", "logprob": -0.1}]])
 def test_soft_verdict_fails_visibly(tops: list[dict[str, object]] | None) -> None:
     with pytest.raises(FastVerdictError):
-        soft_verdict(tops, TOKENS)  # type: ignore[arg-type]
+        soft_verdict(tops)  # type: ignore[arg-type]
 
 
 async def test_fast_mode_end_to_end_with_fake(service: Service, fake_judge: FakeJudgeServer) -> None:

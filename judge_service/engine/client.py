@@ -186,31 +186,6 @@ class JudgeClient:
         count = reply.json().get("count")
         return int(count) if count is not None else None
 
-    async def first_tokens(self, texts: list[str]) -> list[str]:
-        """The judge tokenizer's first token of each text, as the token strings logprobs report."""
-        try:
-            reply = await self.http.post(
-                f"{self.server_root}/tokenize",
-                json={"model": self.settings.model, "prompt": "", "add_special_tokens": False},
-            )
-            empty = len(reply.json().get("tokens", [])) if reply.status_code == 200 else 0
-            out = []
-            for text in texts:
-                reply = await self.http.post(
-                    f"{self.server_root}/tokenize",
-                    json={
-                        "model": self.settings.model,
-                        "prompt": text,
-                        "add_special_tokens": False,
-                        "return_token_strs": True,
-                    },
-                )
-                reply.raise_for_status()
-                out.append(str(reply.json()["token_strs"][empty]))
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
-            raise JudgeUnavailableError(f"cannot tokenize the verdict words with the judge: {exc!r}") from exc
-        return out
-
     async def complete(
         self,
         messages: list[dict[str, str]],

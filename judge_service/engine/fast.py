@@ -1,9 +1,12 @@
 """Fast mode: one verdict token and its top log-probabilities, turned into a soft preference.
 
-The answer is constrained to the choices A, B, tie, so the verdict token is the first generated
-token; its probabilities are read at that position only, for the tokens the judge's own tokenizer
-makes of the three choices. Missing log-probabilities or no verdict token among them fail the
-judgment visibly; there is no fallback to the sampled hard verdict.
+The answer is constrained to the choices A, B, tie, so the verdict is decided by the first
+generated token; probabilities are read at that position only. A token counts for a choice when
+its text starts exactly one choice ("t" and "ti" can only begin "tie"), so however the judge's
+tokenizer splits the words, each choice gets all of its first-token mass; anything else (the
+model's probability for tokens the grammar forbids) is dropped before renormalising. Missing
+log-probabilities or no verdict token among them fail the judgment visibly; there is no fallback
+to the sampled hard verdict.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from judge_service.engine.client import JudgeCallError, JudgeClient, JudgeUnavailableError
+from judge_service.engine.client import JudgeCallError, JudgeClient
 from judge_service.engine.judge import JudgmentResult, PairText
 from judge_service.engine.verdict import FtVerdict, Slot, slot_to_side
 from judge_service.rubrics.registry import RubricVersion
@@ -42,19 +45,25 @@ class SoftVerdict:
         return max(CHOICES, key=lambda c: probs[c])
 
 
-def soft_verdict(top_logprobs: list[dict[str, Any]] | None, verdict_tokens: dict[str, Slot]) -> SoftVerdict:
+def choice_of(token: str) -> Slot | None:
+    """The single choice a first token can begin, or None (forbidden or ambiguous)."""
+    matches = [c for c in CHOICES if token and c.startswith(token)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def soft_verdict(top_logprobs: list[dict[str, Any]] | None) -> SoftVerdict:
     """P(A), P(B), P(tie) renormalised over the verdict tokens among the first position's top logprobs."""
     if not top_logprobs:
         raise FastVerdictError("the judge returned no log-probabilities for the verdict position")
     mass = dict.fromkeys(CHOICES, 0.0)
     for entry in top_logprobs:
-        slot = verdict_tokens.get(str(entry.get("token")))
+        slot = choice_of(str(entry.get("token", "")))
         if slot is not None:
             mass[slot] += math.exp(float(entry["logprob"]))
     total = sum(mass.values())
     if total <= 0:
         seen = [e.get("token") for e in top_logprobs]
-        raise FastVerdictError(f"no verdict token {sorted(verdict_tokens)} among the top log-probabilities {seen}")
+        raise FastVerdictError(f"no verdict token for {list(CHOICES)} among the top log-probabilities {seen}")
     return SoftVerdict(mass["A"] / total, mass["B"] / total, mass["tie"] / total)
 
 
@@ -66,24 +75,8 @@ def to_ft(soft: SoftVerdict, order: Order) -> FtVerdict:
     return FtVerdict(winner, s_ft, {}, "", (), (), winner)
 
 
-class VerdictTokens:
-    """Per-client cache of the judge tokenizer's first token for each choice."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, Slot] | None = None
-
-    async def get(self, client: JudgeClient) -> dict[str, Slot]:
-        """token string -> verdict; refuses choices whose first tokens collide."""
-        if self._tokens is None:
-            firsts = await client.first_tokens(list(CHOICES))
-            if len(set(firsts)) != len(firsts):
-                raise JudgeUnavailableError(f"verdict words share a first token with this tokenizer: {firsts}")
-            self._tokens = dict(zip(firsts, CHOICES, strict=True))
-        return self._tokens
-
-
 async def judge_fast(
-    client: JudgeClient, version: RubricVersion, pair: PairText, order: Order, seed: int, tokens: VerdictTokens
+    client: JudgeClient, version: RubricVersion, pair: PairText, order: Order, seed: int
 ) -> JudgmentResult:
     """One fast-mode judgment; failures come back as results, never as a made-up verdict."""
     messages = render_pair(
@@ -97,15 +90,11 @@ async def judge_fast(
     )
     result = JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
     try:
-        verdict_tokens = await tokens.get(client)
         completion = await client.complete(
             messages, seed=seed, choice=list(CHOICES), max_tokens=3, logprobs=TOP_LOGPROBS
         )
     except JudgeCallError as exc:
         result.attempts, result.raw, result.failure_reason = exc.attempts, exc.raw, exc.reason
-        return result
-    except JudgeUnavailableError as exc:
-        result.failure_reason = str(exc)
         return result
     result.attempts = completion.attempts
     result.prompt_tokens, result.completion_tokens = completion.prompt_tokens, completion.completion_tokens
@@ -114,7 +103,7 @@ async def judge_fast(
     first = [t.model_dump() for t in (content[0].top_logprobs or [])] if content else None
     result.raw = json.dumps({"text": completion.raw, "top_logprobs": first})
     try:
-        soft = soft_verdict(first, verdict_tokens)
+        soft = soft_verdict(first)
     except FastVerdictError as exc:
         result.failure_reason = f"invalid fast reply: {exc}"
         return result

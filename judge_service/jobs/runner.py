@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from judge_service.engine.client import JudgeClient, JudgeUnavailableError
-from judge_service.engine.fast import VerdictTokens, judge_fast
+from judge_service.engine.fast import judge_fast
 from judge_service.engine.judge import JudgmentResult, PairText, judge_reasoned
 from judge_service.rubrics.registry import RubricVersion
 from judge_service.rubrics.render import Order
@@ -50,7 +50,6 @@ class RunExecutor:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._judgments: dict[int, asyncio.Task[None]] = {}
         self._versions: dict[int, RubricVersion] = {}
-        self._verdict_tokens = VerdictTokens()
         self.on_run_done: ResultHook | None = None
 
     def start(self, run_id: str) -> asyncio.Task[None]:
@@ -199,7 +198,7 @@ class RunExecutor:
         assert order in ("base_first", "ft_first")
         typed_order: Order = "base_first" if order == "base_first" else "ft_first"
         if mode == "fast":
-            result = await judge_fast(self.client, version, pair, typed_order, seed, self._verdict_tokens)
+            result = await judge_fast(self.client, version, pair, typed_order, seed)
         else:
             result = await judge_reasoned(self.client, version, pair, typed_order, seed)
         await self.store_result(judgment_id, result)

@@ -128,3 +128,54 @@ def to_markdown(report: dict[str, Any]) -> str:
         + _md_table(DIMENSION_COLUMNS, dimension_rows(report))
         + "\n"
     )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def consistency_tables(consistency: dict[str, Any], rejudge: dict[str, Any]) -> list[Table]:
+    """Judge consistency and the re-judge history as rich tables."""
+    bias = consistency["position_bias"]
+    head = Table(title=f"Judge consistency · {consistency['experiment']} · {consistency['judge_model']}")
+    for col in ("pairs", "position consistency", "slot-A rate [95% CI]", "repeat agreement", "Fleiss κ (repeats)"):
+        head.add_column(col, justify="right")
+    ci = "" if bias["ci_low"] is None else f" [{_pct(bias['ci_low'])}, {_pct(bias['ci_high'])}]"
+    head.add_row(
+        str(consistency["pairs"]),
+        _pct(consistency["position_consistency"]),
+        _pct(bias["slot_a_rate"]) + ci,
+        _pct(consistency["repeat_agreement"]),
+        _num(consistency["repeat_fleiss_kappa"]),
+    )
+    runs = Table(title="Re-judge history (same judge pin and rubric version, sampled pairs)")
+    for col in (
+        "started",
+        "pairs",
+        "agreement",
+        "Cohen κ",
+        "original win rate",
+        "re-judged",
+        "change [95% CI]",
+        "fingerprint",
+        "alerts",
+    ):
+        runs.add_column(col, justify="right")
+    for run in rejudge["runs"]:
+        before, after, change = run["original"], run["rejudged"], run["win_rate_change"]
+        runs.add_row(
+            (run["created_at"] or "")[:19],
+            str(run["compared_pairs"]),
+            _pct(run["agreement"]),
+            _num(run["cohen_kappa"]),
+            "–" if before is None else f"{before['win_rate']:.1f} [{before['ci_low']:.1f}, {before['ci_high']:.1f}]",
+            "–" if after is None else f"{after['win_rate']:.1f} [{after['ci_low']:.1f}, {after['ci_high']:.1f}]",
+            "–" if change is None else f"{change['change']:+.1f} [{change['ci_low']:+.1f}, {change['ci_high']:+.1f}]",
+            "[red]CHANGED[/red]" if run["fingerprint_changed"] else "same",
+            ", ".join(a["kind"] for a in run["alerts"]) or "none",
+        )
+    return [head, runs]
