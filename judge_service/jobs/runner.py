@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from judge_service.engine.client import JudgeClient, JudgeUnavailableError
 from judge_service.engine.fast import judge_fast
@@ -34,6 +36,14 @@ from judge_service.store.models import (
 from judge_service.store.results import SetKey, refresh_judge_pair, result_set_id
 
 log = logging.getLogger(__name__)
+
+
+def _is_transient_db_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, DBAPIError) and any(
+        marker in text for marker in ("deadlock", "could not serialize", "database is locked")
+    )
+
 
 ResultHook = Callable[[str, Any], Awaitable[None]]
 
@@ -204,7 +214,22 @@ class RunExecutor:
         await self.store_result(judgment_id, result)
 
     async def store_result(self, judgment_id: int, result: JudgmentResult) -> None:
-        """Write one judge call's outcome (verdict or failure) onto its pending judgment."""
+        """Write one judge call's outcome (verdict or failure) onto its pending judgment.
+
+        Retried when the database aborts the transaction for a deadlock or serialization
+        conflict: the verdict is already paid for and must not be lost.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_transient_db_error),
+            stop=stop_after_attempt(5),
+            wait=wait_exponential_jitter(multiplier=0.05, max=1.0),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._store_result_once(judgment_id, result)
+
+    async def _store_result_once(self, judgment_id: int, result: JudgmentResult) -> None:
         async with self.sessions() as session, session.begin():
             judgment = await session.get(Judgment, judgment_id)
             if judgment is None or judgment.status != "pending":

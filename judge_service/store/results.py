@@ -208,7 +208,8 @@ async def _add_cells(session: AsyncSession, model: type[Base], keys: list[str], 
         return
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = model.__table__
-    for cell in cells:
+    # One global lock order over cells: concurrent refreshes then never wait on each other in a cycle.
+    for cell in sorted(cells, key=lambda c: tuple(str(c[k]) for k in keys)):
         stmt = insert(model).values(cell)
         totals = {c: table.c[c] + stmt.excluded[c] for c in cell if c not in keys}
         await session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=totals))

@@ -32,6 +32,18 @@
   const fmtInt = (v) => (isNum(v) ? String(v) : DASH);
   const fmtDiffCi = (lo, hi) => (isNum(lo) && isNum(hi) ? `${fmtSigned(lo)} to ${fmtSigned(hi)}` : DASH);
   const shortHash = (h) => (h ? String(h).slice(0, 12) : DASH);
+  const fmtFracCi = (lo, hi) => (isNum(lo) && isNum(hi) ? fmtCi(100 * lo, 100 * hi) : DASH);
+  const fmtSignedCi = (lo, hi, digits = 1) =>
+    isNum(lo) && isNum(hi) ? `${fmtSigned(lo, digits)} to ${fmtSigned(hi, digits)}` : DASH;
+  const parseTime = (iso) => {
+    const date = iso ? new Date(iso) : null;
+    return date && !Number.isNaN(date.getTime()) ? date : null;
+  };
+  // Timestamps are shown in UTC, to the second ("2025-01-31 03:00:12").
+  const fmtTime = (iso) => {
+    const date = parseTime(iso);
+    return date ? date.toISOString().slice(0, 19).replace("T", " ") : iso ? String(iso) : DASH;
+  };
 
   // ---------- DOM helpers (text only: nothing from the API is parsed as HTML) ----------
   function el(tag, props, ...children) {
@@ -178,7 +190,7 @@
 
   function resizeCharts() {
     if (!window.Plotly) return;
-    for (const id of ["outcome-chart", "dimension-chart", "trend-chart"]) {
+    for (const id of ["outcome-chart", "dimension-chart", "trend-chart", "rejudge-chart"]) {
       const node = $(id);
       if (node.data && node.offsetParent !== null) window.Plotly.Plots.resize(node);
     }
@@ -266,6 +278,8 @@
     purge("trend-chart");
     show($("trend"), false);
     show($("agreement"), false);
+    resetConsistency();
+    resetRejudge();
     $("failure-list").replaceChildren();
     setText("failure-count", "");
     fillBody($("tag-counts"), []);
@@ -300,6 +314,8 @@
     loadFailures(exp, fresh);
     loadAgreement(exp, fresh);
     loadTrend(exp, fresh);
+    loadConsistency(exp, fresh);
+    loadRejudge(exp, fresh);
   }
 
   // ---------- headline ----------
@@ -632,6 +648,306 @@
         )
       )
     );
+  }
+
+  // ---------- consistency ----------
+  const ORDER_SHORT = { base_first: "Base first", ft_first: "FT first" };
+  const NEEDS_REPEATS = "judge with repeats > 1";
+
+  function winnerPill(winner, title) {
+    const cls = winner === "ft" ? "win" : winner === "base" ? "loss" : "tie";
+    return el("span", { class: `pill ${cls}`, title, text: WINNER_NAMES[winner] || String(winner) });
+  }
+
+  function resetConsistency() {
+    $("consistency").setAttribute("aria-busy", "true");
+    for (const id of ["cons-position", "cons-bias", "cons-repeat", "cons-kappa"]) setText(id, DASH);
+    for (const id of ["cons-position-note", "cons-bias-note", "cons-repeat-note", "cons-kappa-note"]) setText(id, "");
+    $("cons-bias").classList.remove("bad");
+    fillBody($("spread-table"), []);
+    fillBody($("flip-table"), []);
+    show($("consistency-empty"), false);
+    show($("consistency-body"), true);
+  }
+
+  async function loadConsistency(exp, fresh) {
+    let report;
+    try {
+      report = await api("/reports/consistency", { experiment: exp.name });
+    } catch (err) {
+      if (!fresh()) return;
+      if (err instanceof HttpError && err.status === 404) {
+        const empty = $("consistency-empty");
+        empty.textContent = `No consistency data for '${exp.name}' yet: ${err.message}`;
+        show(empty, true);
+        show($("consistency-body"), false);
+        $("consistency").setAttribute("aria-busy", "false");
+        return;
+      }
+      handleError(err, "Loading consistency failed");
+      return;
+    }
+    if (!fresh()) return;
+    renderConsistency(report);
+  }
+
+  function renderConsistency(r) {
+    setText("cons-position", fmtFrac(r.position_consistency));
+    setText(
+      "cons-position-note",
+      isNum(r.position_consistency)
+        ? `same winner in both orders · ${fmtInt(r.pairs_with_both_orders)} pairs, ${fmtInt(r.inconsistent_pairs)} inconsistent`
+        : "judge in both orders to measure"
+    );
+
+    const bias = r.position_bias || {};
+    const biasNode = $("cons-bias");
+    setText("cons-bias", fmtFrac(bias.slot_a_rate));
+    const leans = isNum(bias.ci_low) && bias.ci_low > 0.5 ? "A" : isNum(bias.ci_high) && bias.ci_high < 0.5 ? "B" : null;
+    biasNode.classList.toggle("bad", Boolean(leans));
+    const biasParts = [
+      `95% CI ${fmtFracCi(bias.ci_low, bias.ci_high)}`,
+      `${fmtInt(bias.decisive_verdicts)} decisive verdicts`,
+      leans ? `leans to slot ${leans}` : "50% = unbiased",
+    ];
+    setText("cons-bias-note", biasParts.join(" · "));
+
+    const hasRepeats = isNum(r.repeat_agreement);
+    setText("cons-repeat", fmtFrac(r.repeat_agreement));
+    setText("cons-repeat-note", hasRepeats ? `${fmtInt(r.repeat_verdicts)} verdicts in repeated groups` : NEEDS_REPEATS);
+    const hasKappa = isNum(r.repeat_fleiss_kappa);
+    setText("cons-kappa", fmtNum(r.repeat_fleiss_kappa, 3));
+    setText(
+      "cons-kappa-note",
+      hasKappa ? `${fmtInt(r.repeat_kappa_items)} items × ${fmtInt(r.repeats_per_item)} repeats` : NEEDS_REPEATS
+    );
+
+    const spread = Object.entries(r.score_spread || {});
+    show($("spread-empty"), !spread.length);
+    show($("spread-table"), spread.length > 0);
+    fillBody(
+      $("spread-table"),
+      spread.map(([dimension, v]) =>
+        el(
+          "tr",
+          { "data-dimension": dimension },
+          cell(dimension),
+          cell(fmtNum(v.base), "num"),
+          cell(fmtNum(v.ft), "num"),
+          cell(fmtInt(v.pairs), "num")
+        )
+      )
+    );
+
+    const flips = r.most_flipped || [];
+    show($("flip-empty"), !flips.length);
+    show($("flip-table"), flips.length > 0);
+    fillBody(
+      $("flip-table"),
+      flips.map((f) => {
+        const groups = new Map();
+        for (const v of f.verdicts || []) {
+          if (!groups.has(v.order)) groups.set(v.order, []);
+          groups.get(v.order).push(v);
+        }
+        const sequence = el(
+          "div",
+          { class: "verdict-seq" },
+          ...Array.from(groups, ([order, verdicts]) =>
+            el(
+              "span",
+              { class: "verdict-group" },
+              el("span", { class: "muted", text: `${ORDER_SHORT[order] || order}:` }),
+              ...verdicts.map((v) => winnerPill(v.winner, `${ORDER_NAMES[order] || order}, repeat ${v.repeat}`))
+            )
+          )
+        );
+        return el(
+          "tr",
+          { "data-id": f.id },
+          el("td", {}, el("code", { text: f.id })),
+          cell(`${fmtFrac(f.flip_share)} of ${fmtInt(f.judgments)}`, "num"),
+          el("td", {}, sequence)
+        );
+      })
+    );
+    $("consistency").setAttribute("aria-busy", "false");
+  }
+
+  // ---------- re-judge history ----------
+  const ALERT_NAMES = {
+    low_agreement: "Low test–retest agreement",
+    win_rate_drift: "Win rate drift",
+    fingerprint_changed: "Judge fingerprint changed",
+  };
+  const MAX_ALERTS = 8;
+
+  function resetRejudge() {
+    $("rejudge").setAttribute("aria-busy", "true");
+    $("rejudge-alerts").replaceChildren();
+    show($("rejudge-alerts"), false);
+    show($("rejudge-empty"), false);
+    show($("rejudge-body"), true);
+    fillBody($("rejudge-table"), []);
+    purge("rejudge-chart");
+    delete $("rejudge-chart").dataset.points;
+  }
+
+  async function loadRejudge(exp, fresh) {
+    let report;
+    try {
+      report = await api("/reports/rejudge", { experiment: exp.name });
+    } catch (err) {
+      if (!fresh()) return;
+      if (err instanceof HttpError && err.status === 404) {
+        renderRejudge({ runs: [], alerts: [] });
+        return;
+      }
+      handleError(err, "Loading the re-judge history failed");
+      return;
+    }
+    if (!fresh()) return;
+    renderRejudge(report);
+  }
+
+  function renderRejudgeAlerts(report, runs) {
+    // Stored alerts first; a report without them still shows what its runs raised.
+    let alerts = report.alerts || [];
+    if (!alerts.length) {
+      alerts = runs.flatMap((r) =>
+        (r.alerts || []).map((a) => ({ ...a, run_id: r.run_id, created_at: r.finished_at || r.created_at }))
+      );
+    }
+    const newest = alerts.slice().reverse();
+    const list = $("rejudge-alerts");
+    const items = newest.slice(0, MAX_ALERTS).map((a) =>
+      el(
+        "li",
+        { class: "alert", "data-kind": a.kind, "data-run": a.run_id },
+        el("strong", { text: ALERT_NAMES[a.kind] || a.kind }),
+        el("span", { class: "alert-message", text: a.message }),
+        el("span", { class: "alert-meta", text: `run ${String(a.run_id || DASH).slice(0, 8)} · ${fmtTime(a.created_at)} UTC` })
+      )
+    );
+    if (newest.length > MAX_ALERTS) {
+      items.push(el("li", { class: "alert more", text: `… and ${newest.length - MAX_ALERTS} older alerts` }));
+    }
+    list.replaceChildren(...items);
+    show(list, items.length > 0);
+  }
+
+  function winRateCell(w) {
+    if (!w) return cell(DASH, "num");
+    return el("td", { class: "num" }, fmtPct(w.win_rate), el("span", { class: "ci", text: fmtCi(w.ci_low, w.ci_high) }));
+  }
+
+  function renderRejudge(report) {
+    const runs = report.runs || [];
+    const minAgreement = isNum(report.min_agreement) ? report.min_agreement : null;
+    renderRejudgeAlerts(report, runs);
+    const empty = $("rejudge-empty");
+    show(empty, !runs.length);
+    show($("rejudge-body"), runs.length > 0);
+    $("rejudge").setAttribute("aria-busy", "false");
+    if (!runs.length) {
+      empty.textContent = "No re-judge runs yet: create a schedule with POST /schedules (admin key), or fire one with POST /schedules/{id}/run.";
+      purge("rejudge-chart");
+      return;
+    }
+    fillBody(
+      $("rejudge-table"),
+      runs.map((r) => {
+        const low = isNum(r.agreement) && minAgreement !== null && r.agreement < minAgreement;
+        const change = r.win_rate_change;
+        const changeCls = change && isNum(change.ci_low) && isNum(change.ci_high)
+          ? change.ci_low > 0 ? "pos" : change.ci_high < 0 ? "neg" : "" : "";
+        const alerts = (r.alerts || []).length;
+        return el(
+          "tr",
+          { "data-run": r.run_id, class: r.fingerprint_changed ? "fingerprint-changed" : null },
+          el("td", { class: "time", title: `run ${r.run_id}` }, fmtTime(r.created_at)),
+          el(
+            "td",
+            { class: "status" },
+            r.status === "done" ? "done" : el("span", { class: `pill ${r.status === "failed" ? "loss" : ""}`, text: r.status }),
+            alerts ? el("span", { class: "pill loss", text: `${alerts} alert${alerts === 1 ? "" : "s"}`,
+              title: (r.alerts || []).map((a) => a.message).join("\n") }) : null
+          ),
+          el("td", { class: "num", title: `${fmtInt(r.compared_pairs)} compared with the original verdicts` },
+            fmtInt(r.sampled_pairs)),
+          cell(fmtFrac(r.agreement), `num agreement ${low ? "neg strong" : ""}`),
+          cell(fmtNum(r.cohen_kappa, 3), "num kappa"),
+          winRateCell(r.original),
+          winRateCell(r.rejudged),
+          change
+            ? el("td", { class: `num change ${changeCls}` }, fmtSigned(change.change, 1),
+              el("span", { class: "ci", text: fmtSignedCi(change.ci_low, change.ci_high) }))
+            : cell(DASH, "num change"),
+          r.fingerprint_changed
+            ? el("td", { class: "judge" }, el("span", {
+              class: "flag",
+              title: `${r.original_fingerprint || DASH} → ${r.rejudge_fingerprint || DASH}`,
+              text: `⚠ FINGERPRINT CHANGED ${shortHash(r.original_fingerprint)} → ${shortHash(r.rejudge_fingerprint)}`,
+            }))
+            : el("td", { class: "judge muted", title: r.rejudge_fingerprint || "" }, `same · ${shortHash(r.rejudge_fingerprint)}`)
+        );
+      })
+    );
+    renderRejudgeChart(runs, minAgreement);
+  }
+
+  function renderRejudgeChart(runs, minAgreement) {
+    const done = runs.filter((r) => r.status === "done" && isNum(r.agreement) && parseTime(r.created_at));
+    const chart = $("rejudge-chart");
+    chart.dataset.points = String(done.length);
+    show(chart, done.length > 0);
+    if (!done.length) {
+      purge("rejudge-chart");
+      return;
+    }
+    // Plotly reads "YYYY-MM-DD HH:MM:SS.sss" as a wall time: give it UTC.
+    const x = done.map((r) => parseTime(r.created_at).toISOString().replace("T", " ").replace("Z", ""));
+    const below = (r) => minAgreement !== null && r.agreement < minAgreement;
+    const traces = [
+      {
+        x,
+        y: done.map((r) => 100 * r.agreement),
+        mode: "lines+markers",
+        name: "test–retest agreement",
+        line: { color: COLORS.line, width: 2 },
+        marker: {
+          size: 10,
+          color: done.map((r) => (below(r) ? COLORS.loss : COLORS.line)),
+          symbol: done.map((r) => (r.fingerprint_changed ? "diamond" : "circle")),
+          line: { color: "#fff", width: 1 },
+        },
+        customdata: done.map((r) => [fmtNum(r.cohen_kappa, 3), r.compared_pairs, r.fingerprint_changed ? "CHANGED" : "same"]),
+        hovertemplate:
+          "%{x|%Y-%m-%d %H:%M:%S} UTC<br>agreement %{y:.1f}%<br>κ %{customdata[0]}<br>" +
+          "%{customdata[1]} pairs · judge %{customdata[2]}<extra></extra>",
+      },
+    ];
+    const shapes = [];
+    const annotations = [];
+    if (minAgreement !== null) {
+      shapes.push({
+        type: "line", xref: "paper", x0: 0, x1: 1, y0: 100 * minAgreement, y1: 100 * minAgreement,
+        line: { color: COLORS.loss, dash: "dash", width: 1.5 },
+      });
+      annotations.push({
+        xref: "paper", x: 1, xanchor: "right", y: 100 * minAgreement, yanchor: "bottom", showarrow: false,
+        text: `alert below ${fmtFrac(minAgreement)}`, font: { color: COLORS.loss, size: 11 },
+      });
+    }
+    plot("rejudge-chart", traces, {
+      height: 240,
+      margin: { l: 52, r: 12, t: 8, b: 40 },
+      xaxis: { type: "date", gridcolor: "#edf2f7", title: { text: "re-judged at (UTC)" } },
+      yaxis: { title: { text: "agreement" }, range: [0, 105], ticksuffix: "%", gridcolor: "#edf2f7" },
+      shapes,
+      annotations,
+      showlegend: false,
+    });
   }
 
   // ---------- failures ----------
