@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from judge_service.engine.client import JudgeCallError, JudgeClient
-from judge_service.engine.judge import JudgmentResult, PairText
+from judge_service.engine.judge import JudgmentResult, PairText, pending_result
 from judge_service.engine.verdict import FtVerdict, Slot, slot_to_side
 from judge_service.rubrics.registry import RubricVersion
-from judge_service.rubrics.render import Order, messages_hash, render_pair
+from judge_service.rubrics.render import Order
 
 CHOICES: tuple[Slot, Slot, Slot] = ("A", "B", "tie")
 TOP_LOGPROBS = 10
@@ -79,16 +79,8 @@ async def judge_fast(
     client: JudgeClient, version: RubricVersion, pair: PairText, order: Order, seed: int
 ) -> JudgmentResult:
     """One fast-mode judgment; failures come back as results, never as a made-up verdict."""
-    messages = render_pair(
-        version,
-        order,
-        prompt=pair.prompt,
-        base_output=pair.base_output,
-        ft_output=pair.ft_output,
-        reference=pair.reference,
-        mode="fast",
-    )
-    result = JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
+    result = pending_result(version, pair, order, "fast")
+    messages = result.messages
     try:
         completion = await client.complete(
             messages, seed=seed, choice=list(CHOICES), max_tokens=3, logprobs=TOP_LOGPROBS

@@ -9,7 +9,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from judge_service.engine.client import JudgeCallError, JudgeClient
 from judge_service.engine.verdict import FtVerdict, VerdictError, parse_verdict, to_ft_view, verdict_schema
 from judge_service.rubrics.registry import RubricVersion
-from judge_service.rubrics.render import Message, Order, messages_hash, render_pair
+from judge_service.rubrics.render import Message, Mode, Order, messages_hash, render_pair
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,20 @@ class JudgmentResult:
     attempts: int = 0
 
 
+def pending_result(version: RubricVersion, pair: PairText, order: Order, mode: Mode) -> JudgmentResult:
+    """The messages for one judgment, wrapped in a result that stays "failed" until a verdict lands."""
+    messages = render_pair(
+        version,
+        order,
+        prompt=pair.prompt,
+        base_output=pair.base_output,
+        ft_output=pair.ft_output,
+        reference=pair.reference,
+        mode=mode,
+    )
+    return JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
+
+
 async def judge_reasoned(
     client: JudgeClient,
     version: RubricVersion,
@@ -47,15 +61,8 @@ async def judge_reasoned(
     seed: int,
 ) -> JudgmentResult:
     """Reasoned-mode judgment. Never raises for judge problems: failures come back as results."""
-    messages = render_pair(
-        version,
-        order,
-        prompt=pair.prompt,
-        base_output=pair.base_output,
-        ft_output=pair.ft_output,
-        reference=pair.reference,
-    )
-    result = JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
+    result = pending_result(version, pair, order, "reasoned")
+    messages = result.messages
     schema = verdict_schema(version.rubric)
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(VerdictError),

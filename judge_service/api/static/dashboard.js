@@ -705,12 +705,11 @@
     setText("cons-bias", fmtFrac(bias.slot_a_rate));
     const leans = isNum(bias.ci_low) && bias.ci_low > 0.5 ? "A" : isNum(bias.ci_high) && bias.ci_high < 0.5 ? "B" : null;
     biasNode.classList.toggle("bad", Boolean(leans));
-    const biasParts = [
-      `95% CI ${fmtFracCi(bias.ci_low, bias.ci_high)}`,
-      `${fmtInt(bias.decisive_verdicts)} decisive verdicts`,
-      leans ? `leans to slot ${leans}` : "50% = unbiased",
-    ];
-    setText("cons-bias-note", biasParts.join(" · "));
+    setText(
+      "cons-bias-note",
+      `95% CI ${fmtFracCi(bias.ci_low, bias.ci_high)} · ${fmtInt(bias.decisive_verdicts)} decisive verdicts\n` +
+        `50% = unbiased${leans ? ` · leans to slot ${leans}` : ""}`
+    );
 
     const hasRepeats = isNum(r.repeat_agreement);
     setText("cons-repeat", fmtFrac(r.repeat_agreement));
