@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -71,6 +72,11 @@ def ci(low: float | None, high: float | None) -> str:
     return "—" if low is None or high is None else f"{js_fixed(low, 1)} – {js_fixed(high, 1)}%"
 
 
+def frac(value: float | None) -> str:
+    """A 0–1 fraction as the page shows it: `(100 * v).toFixed(1)` and a percent sign."""
+    return "—" if value is None else pct(100 * value)
+
+
 def test_js_number_formatting_helpers() -> None:
     assert js_fixed(62.25, 1) == "62.3" and js_fixed(0.125, 2) == "0.13" and js_fixed(7.0, 1) == "7.0"
     assert js_precision(0.1875, 3) == "0.188" and js_precision(1.0, 3) == "1.00"
@@ -93,14 +99,14 @@ class LiveService:
 
 
 def create_key(settings: Settings) -> str:
-    """Migrate the database and create a read+submit key, on a loop of its own (before the server starts)."""
+    """Migrate the database and create a read+submit+admin key, on a loop of its own (before the server starts)."""
 
     async def _create() -> str:
         await db.upgrade_async(settings.database_url)
         engine = db.create_engine(settings.database_url)
         try:
             async with db.session_factory(engine)() as session, session.begin():
-                return await repo.create_api_key(session, "dashboard-test", ["read", "submit"])
+                return await repo.create_api_key(session, "dashboard-test", ["submit", "read", "admin"])
         finally:
             await engine.dispose()
 
@@ -143,6 +149,24 @@ def submit(url: str, key: str, name: str, step: int, items: list[dict[str, Any]]
     assert reply.json()["counts"]["failed"] == 0
 
 
+def fire_schedule(url: str, key: str, schedule_id: int) -> str:
+    """Fire a schedule now and wait for its one re-judge run to finish."""
+    headers = {"Authorization": f"Bearer {key}"}
+    reply = httpx.post(f"{url}/schedules/{schedule_id}/run", headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    (run_id,) = reply.json()["run_ids"]
+    deadline = time.monotonic() + 30
+    while True:
+        reply = httpx.get(f"{url}/runs/{run_id}", headers=headers, timeout=30)
+        assert reply.status_code == 200, reply.text
+        status = reply.json()["status"]
+        if status == "done":
+            return str(run_id)
+        assert status not in ("failed", "cancelled"), reply.text
+        assert time.monotonic() < deadline, f"re-judge run {run_id} did not finish"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def live(tmp_path: Path, fake_judge: FakeJudgeServer) -> Iterator[LiveService]:
     """The app under uvicorn in a thread, on a temp SQLite file, with two checkpoints and human labels."""
@@ -169,6 +193,18 @@ def live(tmp_path: Path, fake_judge: FakeJudgeServer) -> Iterator[LiveService]:
             timeout=30,
         )
         assert reply.status_code == 200, reply.text
+        # Two scheduled re-judges: one by the same (perfect) judge, one by a judge that always picks slot A.
+        reply = httpx.post(
+            f"{url}/schedules",
+            json={"name": "nightly", "experiments": ["dash-exp"], "sample_fraction": 1.0, "cron": "0 3 * * *"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert reply.status_code == 201, reply.text
+        fire_schedule(url, key, reply.json()["id"])
+        fake_judge.state.mode = "always_a"
+        fire_schedule(url, key, reply.json()["id"])
+        fake_judge.state.mode = "marker"
         yield LiveService(url, key)
     finally:
         server.should_exit = True
@@ -196,6 +232,12 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
     failures = live.get("/reports/failures", experiment="dash-exp", limit=20)
     assert overall["n_pairs"] == 12 and overall["wins"] == 7 and overall["losses"] == 3
     assert failures["cases"], "the seeded data has pairs FT lost"
+    consistency = live.get("/reports/consistency", experiment="dash-exp")
+    rejudge = live.get("/reports/rejudge", experiment="dash-exp")
+    runs = rejudge["runs"]
+    assert len(runs) == 2 and all(run["status"] == "done" for run in runs)
+    assert runs[0]["agreement"] == 1.0 and runs[1]["agreement"] < rejudge["min_agreement"]
+    assert rejudge["alerts"], "the always-A re-judge raises alerts"
 
     ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
@@ -259,7 +301,61 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
             assert page.evaluate("document.getElementById('trend-chart').data.at(-1).x.length") == 2
             expect(page.locator("#agreement")).to_be_visible()
             expect(page.locator("#agreement-table tbody tr").first).to_contain_text("human")
+
+            # Consistency: the API's numbers; one order per judgment pair, so no repeat agreement.
+            expect(page.locator("#consistency")).to_have_attribute("aria-busy", "false")
+            expect(page.locator("#cons-position")).to_have_text(frac(consistency["position_consistency"]))
+            expect(page.locator("#cons-bias")).to_have_text(frac(consistency["position_bias"]["slot_a_rate"]))
+            bias = consistency["position_bias"]
+            expect(page.locator("#cons-bias-note")).to_contain_text(ci(100 * bias["ci_low"], 100 * bias["ci_high"]))
+            expect(page.locator("#cons-bias-note")).to_contain_text("50% = unbiased")
+            assert consistency["repeat_agreement"] is None and consistency["repeat_fleiss_kappa"] is None
+            expect(page.locator("#cons-repeat")).to_have_text("—")
+            expect(page.locator("#cons-kappa-note")).to_have_text("judge with repeats > 1")
+            expect(page.locator("#spread-table tbody tr")).to_have_count(len(consistency["score_spread"]))
+            expect(page.locator("#flip-empty")).to_be_visible()
+
+            # Re-judge history: one row per run with its agreement, a point per done run, the alerts in red.
+            expect(page.locator("#rejudge")).to_have_attribute("aria-busy", "false")
+            rows = page.locator("#rejudge-table tbody tr")
+            expect(rows).to_have_count(len(runs))
+            for index, run in enumerate(runs):
+                expect(rows.nth(index).locator("td.agreement")).to_have_text(frac(run["agreement"]))
+                expect(rows.nth(index).locator("td.kappa")).to_have_text(js_fixed(run["cohen_kappa"], 3))
+            expect(rows.nth(1).locator("td.change")).to_contain_text(js_fixed(runs[1]["win_rate_change"]["change"], 1))
+            expect(page.locator("#rejudge-chart")).to_have_attribute("data-points", str(len(runs)))
+            shape = page.evaluate("document.getElementById('rejudge-chart').layout.shapes[0]")
+            assert shape["y0"] == 100 * rejudge["min_agreement"] and shape["line"]["dash"] == "dash"
+            alerts = page.locator("#rejudge-alerts li.alert")
+            expect(alerts).to_have_count(len(rejudge["alerts"]))
+            expect(alerts.first).to_contain_text(rejudge["alerts"][-1]["message"])
+            assert page.locator("#rejudge-alerts").evaluate("n => getComputedStyle(n).color") == "rgb(197, 48, 48)"
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # A changed judge fingerprint is flagged in red, and flipped pairs list their verdicts.
+            def doctored(route: Any) -> None:
+                reply = route.fetch()
+                body = reply.json()
+                if "/reports/rejudge" in route.request.url:
+                    body["runs"][-1].update(fingerprint_changed=True, rejudge_fingerprint="f" * 64)
+                else:
+                    winners = [("base_first", "ft"), ("base_first", "base"), ("ft_first", "ft"), ("ft_first", "tie")]
+                    verdicts = [{"order": o, "repeat": 0, "winner": w} for o, w in winners]
+                    body["most_flipped"] = [{"id": "p0", "judgments": 4, "flip_share": 0.5, "verdicts": verdicts}]
+                route.fulfill(response=reply, json=body)
+
+            doctor_urls = re.compile(r"/reports/(rejudge|consistency)\?")
+            page.route(doctor_urls, doctored)
+            page.reload()
+            flagged = page.locator("#rejudge-table tbody tr.fingerprint-changed")
+            expect(flagged).to_have_count(1)
+            expect(flagged.locator(".flag")).to_contain_text("FINGERPRINT CHANGED")
+            assert flagged.locator(".flag").evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(197, 48, 48)"
+            flipped = page.locator("#flip-table tbody tr")
+            expect(flipped).to_have_count(1)
+            expect(flipped.locator("td").nth(1)).to_have_text("50.0% of 4")
+            expect(flipped.locator(".pill")).to_have_text(["FT", "Base", "FT", "tie"])
+            page.unroute(doctor_urls)
 
             # Failure cases: the first one shows both answers and the judges' rationales.
             page.click("#tab-failures")
@@ -279,6 +375,13 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
                 str(failures["tag_counts"]["ft"]["factual_error"])
             )
             page.screenshot(path=str(ARTIFACTS / "dashboard-failures.png"), full_page=True)
+
+            # An experiment never re-judged shows the empty state, without alerts.
+            page.click("#tab-overview")
+            page.select_option("#experiment-select", "dash-exp-2")
+            expect(page.locator("#rejudge-empty")).to_contain_text("No re-judge runs yet")
+            expect(page.locator("#rejudge-alerts")).to_be_hidden()
+            expect(page.locator("#rejudge-table")).to_be_hidden()
         finally:
             browser.close()
     assert not problems, problems
