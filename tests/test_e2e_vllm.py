@@ -107,6 +107,28 @@ async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vl
         async with svc.ctx.sessions() as session:
             assert (await session.execute(select(func.count()).select_from(Judgment))).scalar_one() == 10
 
+        # Reports, consistency and one re-judge run over the real judge's verdicts.
+        read = svc.auth("read")
+        report = (await svc.http.get("/reports/win-rate", params={"experiment": "exp-1"}, headers=read)).json()
+        assert report["overall"]["n_pairs"] == sum(i["score"] is not None for i in body["items"])
+        assert report["judge_model"] == vllm_judge.settings.model and len(report["overall"]["per_dimension"]) == 5
+        consistency = (await svc.http.get("/reports/consistency", params={"experiment": "exp-1"}, headers=read)).json()
+        assert 0.0 <= consistency["position_bias"]["slot_a_rate"] <= 1.0
+        spec = {"name": "nightly", "experiments": ["exp-1"], "sample_size": 3, "cron": "0 3 * * *"}
+        schedule = (await svc.http.post("/schedules", json=spec, headers=svc.auth("admin"))).json()
+        fired = (await svc.http.post(f"/schedules/{schedule['id']}/run", headers=svc.auth("admin"))).json()
+        for run_id in fired["run_ids"]:
+            await svc.ctx.executor.wait(run_id)
+        history = (await svc.http.get("/reports/rejudge", params={"experiment": "exp-1"}, headers=read)).json()
+        [rerun] = history["runs"]
+        assert rerun["status"] == "done" and rerun["sampled_pairs"] == 3 and rerun["fingerprint_changed"] is False
+        assert rerun["compared_pairs"] <= 3 and (rerun["agreement"] is None or 0.0 <= rerun["agreement"] <= 1.0)
+        async with svc.ctx.sessions() as session:
+            purposes = dict(
+                (await session.execute(select(Judgment.purpose, func.count()).group_by(Judgment.purpose))).all()
+            )
+            assert purposes == {"judge": 10, "rejudge": 6}
+
 
 async def test_too_long_for_judge_context_is_refused(tmp_path: Path, vllm_judge: VllmServer) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'ctx.db'}", vllm_judge.base_url, vllm_judge.settings.model)
