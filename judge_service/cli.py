@@ -63,14 +63,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from judge_service.store import db
 
-    settings = get_settings()
-    await db.upgrade_async(settings.database_url)
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.session_factory(engine)() as session, session.begin():
-            return await action(session)
-    finally:
-        await engine.dispose()
+    return await db.in_transaction(get_settings().database_url, action)
 
 
 @keys_app.command("create")

@@ -98,19 +98,12 @@ def wait_api(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) 
 
 
 def create_demo_key(settings: Settings) -> str:
-    """A submit+read key for the demo's own calls, made the way `keys create` makes one."""
+    """A key for the demo's own calls (it also stores a schedule), made the way `keys create` makes one."""
     from judge_service.store import db, repo
 
-    async def _create() -> str:
-        await db.upgrade_async(settings.database_url)
-        engine = db.create_engine(settings.database_url)
-        try:
-            async with db.session_factory(engine)() as session, session.begin():
-                return await repo.create_api_key(session, "demo", ["submit", "read", "admin"])
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(_create())
+    return asyncio.run(
+        db.in_transaction(settings.database_url, lambda s: repo.create_api_key(s, "demo", ["submit", "read", "admin"]))
+    )
 
 
 async def _send_batch(

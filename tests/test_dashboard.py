@@ -101,17 +101,10 @@ class LiveService:
 def create_key(settings: Settings) -> str:
     """Migrate the database and create a read+submit+admin key, on a loop of its own (before the server starts)."""
 
-    async def _create() -> str:
-        await db.upgrade_async(settings.database_url)
-        engine = db.create_engine(settings.database_url)
-        try:
-            async with db.session_factory(engine)() as session, session.begin():
-                return await repo.create_api_key(session, "dashboard-test", ["submit", "read", "admin"])
-        finally:
-            await engine.dispose()
-
+    scopes = ["submit", "read", "admin"]
+    action = db.in_transaction(settings.database_url, lambda s: repo.create_api_key(s, "dashboard-test", scopes))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _create()).result()
+        return pool.submit(asyncio.run, action).result()
 
 
 def dash_items(prefix: str, ft_wins: int, base_wins: int, ties: int) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from judge_service.config import normalize_database_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -70,3 +72,14 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Run migrations from async code: Alembic's env starts its own loop, so use a thread."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+async def in_transaction(url: str, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate the database, run `action` in one transaction, and close the engine (CLI-style use)."""
+    await upgrade_async(url)
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            return await action(session)
+    finally:
+        await engine.dispose()
