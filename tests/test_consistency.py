@@ -132,3 +132,15 @@ async def test_schedule_validation(service: Service) -> None:
     listed = (await service.http.get("/schedules", headers=service.auth("read"))).json()
     assert [s["name"] for s in listed] == ["x"]
     assert (await service.http.post("/schedules/999/run", headers=service.auth("admin"))).status_code == 404
+
+
+async def test_rejudge_keeps_the_original_orders(service: Service) -> None:
+    body = pairwise_body(pair_items(4), options={"swap": False})
+    assert (await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))).status_code == 200
+    spec = {"name": "one-order", "experiments": ["exp-1"], "cron": "0 3 * * *"}
+    schedule = (await service.http.post("/schedules", json=spec, headers=service.auth("admin"))).json()
+    fired = (await service.http.post(f"/schedules/{schedule['id']}/run", headers=service.auth("admin"))).json()
+    await wait_runs(service, fired["run_ids"])
+    async with service.ctx.sessions() as session:
+        orders = (await session.execute(select(Judgment.order).where(Judgment.purpose == "rejudge"))).scalars().all()
+    assert sorted(orders) == ["base_first"] * 4

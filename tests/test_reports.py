@@ -248,3 +248,46 @@ def select_set(model: Any) -> Any:
     from sqlalchemy import select
 
     return select(model.id).where(model.source == "judge")
+
+
+async def test_review_regressions(service: Service) -> None:
+    read = service.auth("read")
+    await judge(service, mixed_items())
+    # An all-digit experiment name is a name, never another experiment's id.
+    digits = pairwise_body(pair_items(1, prefix="d"), experiment="1")
+    digits["experiment"]["ft_model"] = "other-ft"
+    reply = await service.http.post("/judge/pairwise", json=digits, headers=service.auth("submit"))
+    assert reply.status_code == 200 and reply.json()["experiment"] == "1"
+    for rubric in ("bad ref", "customer_service@v99999999999"):
+        bad = await service.http.get(
+            "/reports/win-rate", params={"experiment": "exp-1", "rubric": rubric}, headers=read
+        )
+        assert bad.status_code in (404, 422), bad.text
+    # An offset timestamp is compared in UTC on both backends.
+    rep = await report(service, "/reports/win-rate", experiment="exp-1", since="2000-01-01T13:30:00+02:00")
+    assert rep["overall"]["n_pairs"] == 9
+    # A non-numeric checkpoint step sorts last instead of failing the query.
+    body = pairwise_body(pair_items(2, prefix="s"), experiment="odd-step")
+    body["experiment"]["metadata"] = {"series": "s1", "step": "ckpt-100"}
+    await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))
+    assert (await report(service, "/reports/checkpoints", series="s1"))["points"][0]["experiment"] == "odd-step"
+    too_long = {"source": "human", "records": [{"pair_id": "w0", "verdict": "ft", "dimensions": {"x" * 30: "ft"}}]}
+    refused = await service.http.post("/experiments/exp-1/labels", json=too_long, headers=service.auth("submit"))
+    assert refused.status_code == 422 and "dimension is longer" in refused.json()["detail"][0]["msg"]
+
+
+def test_firing_keys_agree_across_replicas() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from judge_service.jobs.scheduler import firing_key
+    from judge_service.store.models import Schedule
+
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    cron = Schedule(cron="0 3 * * *", created_at=created)
+    at = datetime(2026, 1, 2, 3, 0, 0, 200_000, tzinfo=UTC)
+    assert (
+        firing_key(cron, at) == firing_key(cron, at + timedelta(seconds=20)) != firing_key(cron, at + timedelta(days=1))
+    )
+    every = Schedule(interval_seconds=60, created_at=created)
+    tick = created + timedelta(minutes=5, seconds=1)
+    assert firing_key(every, tick) == firing_key(every, tick + timedelta(seconds=30)) == "tick-5"

@@ -154,7 +154,8 @@ class JudgeClient:
                 f"judge at {self.settings.base_url} serves {sorted(map(str, served))}, not the pinned model {pinned!r}"
             )
         card = served[pinned]
-        version = None
+        # A flaky /version must not change the fingerprint (that would start a new result set).
+        version = self._cache.info.backend_version if self._cache.info else None
         try:
             got = await self.http.get(f"{self.server_root}/version")
             if got.status_code == 200:

@@ -21,7 +21,7 @@ from judge_service.jobs.submit import JudgingPlan, SubmitError, judgment_rows
 from judge_service.rubrics.render import ORDERS
 from judge_service.store import repo
 from judge_service.store.aggregate import find_result_set
-from judge_service.store.models import Alert, Experiment, PairResult, RubricVersionRow, Run
+from judge_service.store.models import Alert, Experiment, Judgment, Pair, PairResult, RubricVersionRow, Run
 from judge_service.store.results import SetKey, result_set_id
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,22 @@ async def start_rejudge(
             .order_by(PairResult.pair_id)
         )
         candidates = [int(p) for p in judged.scalars()]
+        # Judge in the orders the original verdicts used: a one-order original re-judged in both
+        # orders would "drift" by position bias alone.
+        used = await session.execute(
+            select(Judgment.order)
+            .join(Pair, Pair.id == Judgment.pair_id)
+            .where(
+                Pair.experiment_id == experiment.id,
+                Judgment.rubric_version_id == original.rubric_version_id,
+                Judgment.fingerprint_id == original.fingerprint_id,
+                Judgment.mode == original.mode,
+                Judgment.purpose == "judge",
+            )
+            .distinct()
+        )
+        used_orders = set(used.scalars())
+        orders = tuple(o for o in ORDERS if o in used_orders) or ORDERS
         rubric_row = await session.get(RubricVersionRow, original.rubric_version_id)
         assert rubric_row is not None
     run_id = str(uuid.uuid4())
@@ -87,7 +103,7 @@ async def start_rejudge(
             rubric_version_id=rubric_row.id,
             fingerprint_id=fp_row.id,
             mode=original.mode,
-            orders=ORDERS,
+            orders=orders,
             repeats=1,
             base_seed=ctx.settings.seed,
             purpose="rejudge",

@@ -20,7 +20,7 @@ def verdict_of(judgment: Judgment) -> Verdict:
         order="base_first" if judgment.order == "base_first" else "ft_first",
         repeat=judgment.repeat,
         seed=judgment.seed,
-        status=judgment.status,
+        status="pending" if judgment.status == "running" else judgment.status,
         winner=judgment.winner,
         winner_slot=judgment.winner_slot,
         s_ft=judgment.s_ft,

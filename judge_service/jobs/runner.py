@@ -7,11 +7,13 @@ Within one process, a judgment shared by two runs (a re-sent pair) is judged onc
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -36,6 +38,11 @@ from judge_service.store.models import (
 from judge_service.store.results import SetKey, refresh_judge_pair, result_set_id
 
 log = logging.getLogger(__name__)
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Pending judgments, and running ones whose process let the lease run out."""
+    return or_(Judgment.status == "pending", and_(Judgment.status == "running", Judgment.lease_until < now))
 
 
 def _is_transient_db_error(exc: BaseException) -> bool:
@@ -68,18 +75,16 @@ class RunExecutor:
         if task is None or task.done():
             task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
             self._runs[run_id] = task
-            task.add_done_callback(self._forget_run)
+            task.add_done_callback(functools.partial(self._forget_run, run_id))
         return task
 
-    def _forget_run(self, task: asyncio.Task[None]) -> None:
-        for run_id, known in list(self._runs.items()):
-            if known is task:
-                del self._runs[run_id]
+    def _forget_run(self, run_id: str, task: asyncio.Task[None]) -> None:
+        if self._runs.get(run_id) is task:
+            del self._runs[run_id]
 
-    def _forget_judgment(self, task: asyncio.Task[None]) -> None:
-        for judgment_id, known in list(self._judgments.items()):
-            if known is task:
-                del self._judgments[judgment_id]
+    def _forget_judgment(self, judgment_id: int, task: asyncio.Task[None]) -> None:
+        if self._judgments.get(judgment_id) is task:
+            del self._judgments[judgment_id]
 
     async def wait(self, run_id: str) -> None:
         """Wait for a run; shielded so a dropped client connection does not cancel the work."""
@@ -134,7 +139,7 @@ class RunExecutor:
                     await session.execute(
                         select(Judgment)
                         .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
-                        .where(RunJudgment.run_id == run_id, Judgment.status == "pending")
+                        .where(RunJudgment.run_id == run_id, claimable(utcnow()))
                         .options(selectinload(Judgment.pair))
                         .order_by(Judgment.pair_id, Judgment.repeat, Judgment.order)
                     )
@@ -199,13 +204,27 @@ class RunExecutor:
         if task is None or task.done():
             task = asyncio.create_task(self._judge_and_store(judgment_id, version, pair, order, seed, mode))
             self._judgments[judgment_id] = task
-            task.add_done_callback(self._forget_judgment)
+            task.add_done_callback(functools.partial(self._forget_judgment, judgment_id))
         return task
+
+    async def _claim(self, judgment_id: int) -> bool:
+        """Atomically take a judgment for this process (several replicas may execute one run)."""
+        now = utcnow()
+        lease = timedelta(seconds=self.client.settings.request_timeout_s * 8 + 60)
+        async with self.sessions() as session, session.begin():
+            claimed = await session.execute(
+                update(Judgment)
+                .where(Judgment.id == judgment_id, claimable(now))
+                .values(status="running", lease_until=now + lease)
+            )
+            return bool(getattr(claimed, "rowcount", 0))
 
     async def _judge_and_store(
         self, judgment_id: int, version: RubricVersion, pair: PairText, order: str, seed: int, mode: str
     ) -> None:
         assert order in ("base_first", "ft_first")
+        if not await self._claim(judgment_id):
+            return  # another process is judging it; whoever stores it last closes the run
         typed_order: Order = "base_first" if order == "base_first" else "ft_first"
         if mode == "fast":
             result = await judge_fast(self.client, version, pair, typed_order, seed)
@@ -231,10 +250,12 @@ class RunExecutor:
 
     async def _store_result_once(self, judgment_id: int, result: JudgmentResult) -> None:
         async with self.sessions() as session, session.begin():
-            judgment = await session.get(Judgment, judgment_id)
-            if judgment is None or judgment.status != "pending":
-                return
+            stmt = select(Judgment).where(Judgment.id == judgment_id).with_for_update()
+            judgment = (await session.execute(stmt)).scalar_one_or_none()
+            if judgment is None or judgment.status not in ("pending", "running"):
+                return  # already stored (by a process whose lease ran out, say): keep the first verdict
             judgment.status = result.status
+            judgment.lease_until = None
             judgment.raw_reply = result.raw
             judgment.failure_reason = result.failure_reason
             judgment.messages_hash = result.messages_hash

@@ -30,8 +30,25 @@ def trigger_for(schedule: Schedule) -> CronTrigger | IntervalTrigger:
     if schedule.cron:
         return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
     if schedule.interval_seconds:
-        return IntervalTrigger(seconds=schedule.interval_seconds, timezone=UTC)
+        # Anchored at creation, so every replica fires on the same ticks and claims the same keys.
+        return IntervalTrigger(seconds=schedule.interval_seconds, start_date=_created(schedule), timezone=UTC)
     raise ValueError(f"schedule {schedule.name!r} has neither cron nor interval_seconds")
+
+
+def _created(schedule: Schedule) -> datetime:
+    # SQLite hands back naive UTC; a schedule not stored yet counts from now.
+    created = schedule.created_at or datetime.now(UTC)
+    return created.replace(tzinfo=UTC) if created.tzinfo is None else created
+
+
+def firing_key(schedule: Schedule, now: datetime) -> str:
+    """The firing a moment belongs to: the cron minute, or the interval tick since creation.
+
+    Replicas that fire the same schedule a little apart derive the same key, so one claim wins.
+    """
+    if schedule.interval_seconds:
+        return f"tick-{int((now - _created(schedule)).total_seconds() // schedule.interval_seconds)}"
+    return now.astimezone(UTC).strftime("minute-%Y-%m-%dT%H:%M")
 
 
 class RejudgeScheduler:
@@ -74,7 +91,13 @@ class RejudgeScheduler:
 
     async def fire(self, schedule_id: int, fire_key: str | None = None) -> list[str]:
         """Claim this firing, then start one re-judge run per experiment; returns the run ids."""
-        key = fire_key or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        if fire_key is None:
+            async with self.ctx.sessions() as session:
+                schedule = await session.get(Schedule, schedule_id)
+            if schedule is None:
+                return []
+            fire_key = firing_key(schedule, datetime.now(UTC))
+        key = fire_key
         try:
             async with self.ctx.sessions() as session, session.begin():
                 session.add(ScheduleFire(schedule_id=schedule_id, fire_key=key))

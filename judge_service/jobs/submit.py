@@ -179,7 +179,10 @@ async def submit(
     except JudgeUnavailableError as exc:
         raise SubmitError(503, ["judge"], str(exc)) from exc
     if info.max_model_len:
-        await _check_context(ctx, request, version, info.max_model_len)
+        try:
+            await _check_context(ctx, request, version, info.max_model_len)
+        except JudgeUnavailableError as exc:
+            raise SubmitError(503, ["judge"], str(exc)) from exc
 
     spec = request.experiment
     run_id = str(uuid.uuid4())
@@ -272,6 +275,10 @@ async def submit(
                     await session.execute(select(Run).where(Run.idempotency_key == scoped_key))
                 ).scalar_one_or_none()
             if existing is not None:
+                if existing.request_hash != digest:
+                    raise SubmitError(
+                        422, ["header", "Idempotency-Key"], "this key was already used with a different request body"
+                    ) from exc
                 return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
         raise SubmitError(409, ["body"], f"conflicting concurrent write: {exc.orig}") from exc
     return Submitted(run_id, _is_sync(ctx, request), replayed=False)

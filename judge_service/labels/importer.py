@@ -145,6 +145,14 @@ async def import_labels(
     """Insert the parsed labels (a re-import of the same file adds nothing) and refresh pair results."""
     if source in RESERVED_SOURCES:
         raise LabelImportError(["source"], f"source name {source!r} is reserved for the service's own judge")
+    for record in parsed.records:
+        for name, value, limit in (
+            ("annotator", record.annotator, 200),
+            ("pair_id", record.pair_id, 200),
+            ("dimension", record.dimension, 24),
+        ):
+            if value is not None and len(value) > limit:
+                raise LabelImportError(["line", record.line], f"line {record.line}: {name} is longer than {limit}")
     summary = ImportSummary(experiment.name, source, records=len(parsed.records))
     summary.dropped = [{"line": line, "reason": reason} for line, reason in parsed.dropped]
     pair_ids, summary.pairs_created = await _resolve_pairs(session, experiment, parsed.records)

@@ -6,14 +6,14 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, win_rate_report
+from judge_service.reports.winrate import ReportError, find_set, win_rate_report
 from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verdict_of_score
 from judge_service.stats.bradley_terry import Battle, bootstrap_bradley_terry
 from judge_service.store import repo
-from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
+from judge_service.store.aggregate import PairFilter, aggregate, prepare_session
 from judge_service.store.models import Experiment, Label, Pair, PairResult, ResultSet
 
 HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high", "standard_error", "sign_test_p")
@@ -21,21 +21,27 @@ HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high"
 
 async def series_experiments(session: AsyncSession, series: str) -> list[Experiment]:
     """Experiments whose metadata names this series, in checkpoint order (metadata 'step', then creation)."""
-    step = cast(Experiment.meta["step"].as_string(), Float)
-    stmt = (
-        select(Experiment)
-        .where(Experiment.meta["series"].as_string() == series)
-        .order_by(step.asc().nulls_last(), Experiment.created_at, Experiment.id)
-    )
-    return list((await session.execute(stmt)).scalars())
+    stmt = select(Experiment).where(Experiment.meta["series"].as_string() == series)
+    found = list((await session.execute(stmt)).scalars())
+
+    def step(exp: Experiment) -> float:
+        # Sorted here, not in SQL: a non-numeric step must not break the query on PostgreSQL.
+        try:
+            return float(exp.meta.get("step"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return float("inf")
+
+    return sorted(found, key=lambda e: (step(e), e.id))
 
 
-async def checkpoint_report(session: AsyncSession, series: str, rubric: str | None = None) -> dict[str, Any]:
-    """Win rate of each checkpoint of a series against its Base, in training order."""
+async def checkpoint_report(
+    session: AsyncSession, series: str, rubric: str | None = None, mode: str = "reasoned"
+) -> dict[str, Any]:
+    """Win rate of each checkpoint of a series against its Base, in training order, in one judging mode."""
     points = []
     for exp in await series_experiments(session, series):
         try:
-            report = await win_rate_report(session, exp, rubric=rubric, n_resamples=1000)
+            report = await win_rate_report(session, exp, rubric=rubric, mode=mode, n_resamples=1000)
         except ReportError:
             continue  # a checkpoint not judged yet has no point
         overall = report["overall"]
@@ -47,14 +53,20 @@ async def checkpoint_report(session: AsyncSession, series: str, rubric: str | No
                 "checkpoint": exp.meta.get("checkpoint", exp.ft_model),
                 "step": exp.meta.get("step"),
                 "rubric": report["rubric"],
+                "judge_fingerprint": report["judge_fingerprint"],
                 **{k: overall[k] for k in HEADLINE},
             }
         )
-    return {"series": series, "points": points}
+    fingerprints = {p["judge_fingerprint"] for p in points}
+    return {"series": series, "mode": mode, "mixed_judges": len(fingerprints) > 1, "points": points}
 
 
 async def bradley_terry_report(
-    session: AsyncSession, experiments: str | None, series: str | None, rubric: str | None = None
+    session: AsyncSession,
+    experiments: str | None,
+    series: str | None,
+    rubric: str | None = None,
+    mode: str = "reasoned",
 ) -> dict[str, Any]:
     """Strengths of every model that appears in the experiments, from their pair scores."""
     await prepare_session(session)
@@ -72,7 +84,7 @@ async def bradley_terry_report(
     battles: list[Battle] = []
     used = []
     for exp in dict.fromkeys(chosen):
-        result_set = await find_result_set(session, exp.id, rubric=rubric)
+        result_set = await find_set(session, exp.id, rubric=rubric, mode=mode)
         if result_set is None:
             continue
         data = (await aggregate(session, result_set.id, PairFilter())).get(None)
@@ -110,7 +122,7 @@ async def agreement_report(
     for source, annotator, pair, s in rows:
         labels.setdefault(source, {}).setdefault(annotator, {}).setdefault(pair, []).append(float(s))
     comparisons: list[dict[str, Any]] = []
-    judge_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
+    judge_set = await find_set(session, experiment.id, rubric=rubric, judge=judge)
     judge_verdicts: dict[str, str] = {}
     if judge_set is not None:
         judged = await session.execute(

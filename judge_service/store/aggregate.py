@@ -86,7 +86,7 @@ async def find_result_set(
         ResultSet.experiment_id == experiment_id, ResultSet.source == source, ResultSet.purpose == purpose
     )
     if rubric:
-        name, version = parse_ref(rubric)
+        name, version = parse_ref(rubric)  # RubricError for a malformed reference
         rubric_ids = select(RubricVersionRow.id).where(RubricVersionRow.name == name)
         if version is not None:
             rubric_ids = rubric_ids.where(RubricVersionRow.version == version)

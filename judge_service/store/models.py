@@ -190,6 +190,8 @@ class Judgment(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # A process judging this row holds it ("running") until the lease ends; then anyone may retake it.
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
 

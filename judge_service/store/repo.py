@@ -72,9 +72,9 @@ async def get_or_create_experiment(
         [{"name": name, "base_model": base_model, "ft_model": ft_model, "meta": metadata, "created_at": utcnow()}],
         ["name"],
     )
-    experiment = await get_experiment(session, name)
-    assert experiment is not None
-    return experiment
+    # By name only: an all-digit name must not resolve to another experiment's id.
+    stmt = select(Experiment).where(Experiment.name == name)
+    return (await session.execute(stmt)).scalar_one()
 
 
 # -- rubric versions and fingerprints --------------------------------------------------------
@@ -219,7 +219,10 @@ async def run_counts(session: AsyncSession, run_id: str) -> dict[str, int]:
         .group_by(Judgment.status)
     )
     counts = {"pending": 0, "done": 0, "failed": 0}
-    counts.update({status: int(n) for status, n in result})
+    for status, n in result:
+        # A judgment some process is judging right now is still pending to the caller.
+        key = "pending" if status == "running" else str(status)
+        counts[key] = counts.get(key, 0) + int(n)
     return counts
 
 

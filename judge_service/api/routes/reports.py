@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -39,7 +39,14 @@ def pair_filter(
     until: Annotated[datetime | None, Query(description="Judged before (ISO 8601).")] = None,
 ) -> PairFilter:
     """Pair filters shared by the reports."""
-    return PairFilter(_pairs(tag, "tag"), _pairs(meta, "meta"), since, until)
+    return PairFilter(_pairs(tag, "tag"), _pairs(meta, "meta"), _utc(since), _utc(until))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite compares timestamps as text: both sides must be UTC (naive input is taken as UTC).
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 Filter = Annotated[PairFilter, Depends(pair_filter)]
@@ -101,9 +108,10 @@ async def checkpoints(
     _: Reader,
     series: Annotated[str, Query(description="Experiment metadata 'series' shared by the checkpoints.")],
     rubric: Annotated[str | None, Query()] = None,
+    mode: Annotated[str, Query(description="reasoned or fast: one mode for every checkpoint.")] = "reasoned",
 ) -> dict[str, Any]:
     """Win rate per checkpoint of a series, ordered by the experiments' metadata 'step'."""
-    return await compare.checkpoint_report(session, series, rubric=rubric)
+    return await compare.checkpoint_report(session, series, rubric=rubric, mode=mode)
 
 
 @router.get("/bradley-terry")
@@ -113,10 +121,11 @@ async def bradley_terry(
     experiments: Annotated[str | None, Query(description="Comma-separated experiment names or ids.")] = None,
     series: Annotated[str | None, Query(description="Or every experiment of a series.")] = None,
     rubric: Annotated[str | None, Query()] = None,
+    mode: Annotated[str, Query(description="reasoned or fast: one mode for every experiment.")] = "reasoned",
 ) -> dict[str, Any]:
     """Bradley–Terry strengths (Elo scale) with bootstrap CIs over models compared on shared prompts."""
     try:
-        return await compare.bradley_terry_report(session, experiments, series, rubric=rubric)
+        return await compare.bradley_terry_report(session, experiments, series, rubric=rubric, mode=mode)
     except ReportError as exc:
         raise HTTPException(exc.status, exc.message) from exc
 
@@ -131,7 +140,10 @@ async def agreement(
 ) -> dict[str, Any]:
     """The service's judge against imported labels, and annotators against each other."""
     exp = await experiment_or_404(session, experiment)
-    return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)
+    try:
+        return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)
+    except ReportError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
 
 
 @router.get("/consistency")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.jobs.scheduler import trigger_for
 from judge_service.store import repo
-from judge_service.store.models import Schedule
+from judge_service.store.models import Schedule, utcnow
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -60,7 +60,7 @@ async def create_schedule(
     spec: ScheduleSpec, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Store a schedule and start firing it."""
-    row = Schedule(**spec.model_dump())
+    row = Schedule(**spec.model_dump(), created_at=utcnow())
     try:
         trigger_for(row)
     except ValueError as exc:
