@@ -291,3 +291,15 @@ def test_firing_keys_agree_across_replicas() -> None:
     every = Schedule(interval_seconds=60, created_at=created)
     tick = created + timedelta(minutes=5, seconds=1)
     assert firing_key(every, tick) == firing_key(every, tick + timedelta(seconds=30)) == "tick-5"
+
+
+async def test_tags_filter_the_same_on_both_backends(service: Service) -> None:
+    items = pair_items(4)
+    for i, item in enumerate(items):
+        item["tags"] = {"flag": i % 2 == 0, "step": i}
+    await judge(service, items)
+    flagged = await report(service, "/reports/win-rate", experiment="exp-1", tag="flag:true")
+    assert flagged["overall"]["n_pairs"] == 2
+    assert (await report(service, "/reports/win-rate", experiment="exp-1", tag="step:3"))["overall"]["n_pairs"] == 1
+    sliced = await report(service, "/reports/win-rate", experiment="exp-1", group_by="flag")
+    assert sorted(s["value"] for s in sliced["slices"]) == ["false", "true"]

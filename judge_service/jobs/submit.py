@@ -87,6 +87,17 @@ def judgment_rows(pair_ids: list[int], plan: JudgingPlan) -> list[dict[str, Any]
     ]
 
 
+def tag_texts(tags: dict[str, Any]) -> dict[str, str | None]:
+    """Tags are stored as text so filters and slices read the same on SQLite and PostgreSQL."""
+    out: dict[str, str | None] = {}
+    for key, value in tags.items():
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = None if value is None else str(value)
+    return out
+
+
 def request_hash(request: PairwiseRequest) -> str:
     """Hash of the request body, to tell an idempotent retry from a reused key."""
     return hashlib.sha256(request.model_dump_json(by_alias=True).encode()).hexdigest()
@@ -216,7 +227,7 @@ async def submit(
                     "base_output": item.base_output,
                     "ft_output": item.ft_output,
                     "reference": item.reference,
-                    "tags": item.tags,
+                    "tags": tag_texts(item.tags),
                     "meta": item.metadata,
                     "content_hash": pair_content_hash(item.prompt, item.base_output, item.ft_output, item.reference),
                     "texts_hash": texts_hash(item.prompt, item.base_output, item.ft_output),
