@@ -18,7 +18,8 @@ from judge_service.jobs.rejudge import evaluate_rejudge
 from judge_service.jobs.runner import RunExecutor
 from judge_service.jobs.scheduler import RejudgeScheduler
 from judge_service.jobs.submit import SubmitError
-from judge_service.rubrics.registry import RubricRegistry
+from judge_service.reports.winrate import ReportError
+from judge_service.rubrics.registry import RubricError, RubricRegistry
 from judge_service.store import db, repo
 from judge_service.store.models import ApiKey
 
@@ -103,6 +104,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(
             {"detail": [{"loc": exc.loc, "msg": exc.message, "type": "submit_error"}]}, status_code=exc.status
         )
+
+    @app.exception_handler(RubricError)
+    async def _rubric_error(_: Request, exc: RubricError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["query", "rubric"], "msg": str(exc), "type": "rubric"}]}, 422)
+
+    @app.exception_handler(ReportError)
+    async def _report_error(_: Request, exc: ReportError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     for router in (
         judge.router,

@@ -9,11 +9,11 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, find_set, win_rate_report
+from judge_service.reports.winrate import ReportError, win_rate_report
 from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verdict_of_score
 from judge_service.stats.bradley_terry import Battle, bootstrap_bradley_terry
 from judge_service.store import repo
-from judge_service.store.aggregate import PairFilter, aggregate, prepare_session
+from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, Label, Pair, PairResult, ResultSet
 
 HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high", "standard_error", "sign_test_p")
@@ -84,7 +84,7 @@ async def bradley_terry_report(
     battles: list[Battle] = []
     used = []
     for exp in dict.fromkeys(chosen):
-        result_set = await find_set(session, exp.id, rubric=rubric, mode=mode)
+        result_set = await find_result_set(session, exp.id, rubric=rubric, mode=mode)
         if result_set is None:
             continue
         data = (await aggregate(session, result_set.id, PairFilter())).get(None)
@@ -122,7 +122,7 @@ async def agreement_report(
     for source, annotator, pair, s in rows:
         labels.setdefault(source, {}).setdefault(annotator, {}).setdefault(pair, []).append(float(s))
     comparisons: list[dict[str, Any]] = []
-    judge_set = await find_set(session, experiment.id, rubric=rubric, judge=judge)
+    judge_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
     judge_verdicts: dict[str, str] = {}
     if judge_set is not None:
         judged = await session.execute(

@@ -10,9 +10,9 @@ from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, describe_set, find_set
+from judge_service.reports.winrate import ReportError, describe_set
 from judge_service.stats.agreement import fleiss_kappa
-from judge_service.store.aggregate import PairFilter, aggregate, prepare_session
+from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, Judgment, JudgmentScore, Pair
 
 
@@ -54,7 +54,7 @@ async def consistency_report(
 ) -> dict[str, Any]:
     """How far the judge agrees with itself: across answer orders and across repeats of one order."""
     await prepare_session(session)
-    result_set = await find_set(session, experiment.id, rubric=rubric, judge=judge, mode=mode)
+    result_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge, mode=mode)
     if result_set is None:
         raise ReportError(404, f"experiment {experiment.name!r} has no judge results matching the filters")
     sums = (await aggregate(session, result_set.id, PairFilter())).get(None)

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, describe_set, find_set
+from judge_service.reports.winrate import ReportError, describe_set
 from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.stats.pairs import outcome_of
-from judge_service.store.aggregate import PairFilter, prepare_session, scoped_to_set
+from judge_service.store.aggregate import PairFilter, find_result_set, prepare_session, scoped_to_set
 from judge_service.store.models import Experiment, Judgment, Pair, PairDimensionResult, PairResult
 from judge_service.store.results import TAG_BITS
 
@@ -27,7 +27,7 @@ async def failure_report(
     """Lowest pair scores first, ties broken by the largest per-dimension deficit of FT."""
     await prepare_session(session)
     flt = flt or PairFilter()
-    result_set = await find_set(session, experiment.id, rubric=rubric, judge=judge)
+    result_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
     if result_set is None:
         raise ReportError(404, f"experiment {experiment.name!r} has no judge results matching the filters")
     tag_columns = [

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.rubrics.registry import RubricError, UnknownRubricError, parse_ref
 from judge_service.stats.winrate import bootstrap_mean_ci, win_rate_from_histogram
 from judge_service.store.aggregate import PairFilter, SliceData, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, JudgeFingerprint, ResultSet, RubricVersionRow
@@ -28,27 +27,6 @@ def _ratio(num: float, den: float) -> float | None:
 
 def _clean(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
-
-
-async def find_set(
-    session: AsyncSession,
-    experiment_id: int,
-    *,
-    source: str = "judge",
-    rubric: str | None = None,
-    judge: str | None = None,
-    mode: str | None = None,
-    purpose: str = "judge",
-) -> ResultSet | None:
-    """`find_result_set` with malformed rubric references and impossible versions as 422s."""
-    try:
-        if rubric and (parse_ref(rubric)[1] or 0) > 2**31 - 1:
-            raise UnknownRubricError(f"no rubric version {rubric!r}")
-        return await find_result_set(
-            session, experiment_id, source=source, rubric=rubric, judge=judge, mode=mode, purpose=purpose
-        )
-    except RubricError as exc:
-        raise ReportError(422, str(exc)) from exc
 
 
 def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -131,7 +109,7 @@ async def win_rate_report(
     """Win rate of FT over Base for one experiment and result set, overall and per slice."""
     await prepare_session(session)
     flt = flt or PairFilter()
-    result_set = await find_set(session, experiment.id, source=source, rubric=rubric, judge=judge, mode=mode)
+    result_set = await find_result_set(session, experiment.id, source=source, rubric=rubric, judge=judge, mode=mode)
     if result_set is None:
         raise ReportError(
             404, f"experiment {experiment.name!r} has no results from source {source!r} matching the filters"

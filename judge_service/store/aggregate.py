@@ -86,7 +86,9 @@ async def find_result_set(
         ResultSet.experiment_id == experiment_id, ResultSet.source == source, ResultSet.purpose == purpose
     )
     if rubric:
-        name, version = parse_ref(rubric)  # RubricError for a malformed reference
+        name, version = parse_ref(rubric)  # RubricError for a malformed reference (a 422 at the API)
+        if version is not None and version > 2**31 - 1:
+            return None  # no such version; PostgreSQL would refuse the integer
         rubric_ids = select(RubricVersionRow.id).where(RubricVersionRow.name == name)
         if version is not None:
             rubric_ids = rubric_ids.where(RubricVersionRow.version == version)

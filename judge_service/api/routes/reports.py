@@ -11,7 +11,7 @@ from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.reports import compare, failures
 from judge_service.reports.consistency import consistency_report
 from judge_service.reports.rejudge import rejudge_report
-from judge_service.reports.winrate import ReportError, win_rate_report
+from judge_service.reports.winrate import win_rate_report
 from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter
 from judge_service.store.models import Experiment
@@ -76,12 +76,9 @@ async def win_rate(
 ) -> dict[str, Any]:
     """FT's win rate over Base with CIs, sign test, consistency, lengths and per-dimension results."""
     exp = await experiment_or_404(session, experiment)
-    try:
-        return await win_rate_report(
-            session, exp, source=source, rubric=rubric, judge=judge, mode=mode, flt=flt, group_by=group_by
-        )
-    except ReportError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await win_rate_report(
+        session, exp, source=source, rubric=rubric, judge=judge, mode=mode, flt=flt, group_by=group_by
+    )
 
 
 @router.get("/failures")
@@ -96,10 +93,7 @@ async def failure_cases(
 ) -> dict[str, Any]:
     """The pairs FT lost most clearly, with both answers and rationales, and failure-tag counts per side."""
     exp = await experiment_or_404(session, experiment)
-    try:
-        return await failures.failure_report(session, exp, rubric=rubric, judge=judge, flt=flt, limit=limit)
-    except ReportError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await failures.failure_report(session, exp, rubric=rubric, judge=judge, flt=flt, limit=limit)
 
 
 @router.get("/checkpoints")
@@ -124,10 +118,7 @@ async def bradley_terry(
     mode: Annotated[str, Query(description="reasoned or fast: one mode for every experiment.")] = "reasoned",
 ) -> dict[str, Any]:
     """Bradley–Terry strengths (Elo scale) with bootstrap CIs over models compared on shared prompts."""
-    try:
-        return await compare.bradley_terry_report(session, experiments, series, rubric=rubric, mode=mode)
-    except ReportError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await compare.bradley_terry_report(session, experiments, series, rubric=rubric, mode=mode)
 
 
 @router.get("/agreement")
@@ -140,10 +131,7 @@ async def agreement(
 ) -> dict[str, Any]:
     """The service's judge against imported labels, and annotators against each other."""
     exp = await experiment_or_404(session, experiment)
-    try:
-        return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)
-    except ReportError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)
 
 
 @router.get("/consistency")
@@ -158,10 +146,7 @@ async def consistency(
 ) -> dict[str, Any]:
     """Position consistency and bias, repeat agreement, Fleiss' κ across repeats, score spread, flips."""
     exp = await experiment_or_404(session, experiment)
-    try:
-        return await consistency_report(session, exp, rubric=rubric, judge=judge, mode=mode, top=top)
-    except ReportError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await consistency_report(session, exp, rubric=rubric, judge=judge, mode=mode, top=top)
 
 
 @router.get("/rejudge")
