@@ -202,6 +202,7 @@ def report(
     source: Annotated[str, typer.Option(help="'judge' or an imported label source.")] = "judge",
     rubric: Annotated[str | None, typer.Option(help="name or name@vN (default: newest used).")] = None,
     judge: Annotated[str | None, typer.Option(help="Judge fingerprint prefix (default: newest used).")] = None,
+    mode: Annotated[str | None, typer.Option(help="reasoned or fast (default: reasoned when judged so).")] = None,
     consistency: Annotated[
         bool, typer.Option("--consistency", help="Also print judge consistency and the re-judge history.")
     ] = False,
@@ -220,9 +221,11 @@ def report(
         exp = await repo.get_experiment(session, experiment)
         if exp is None:
             raise ReportError(404, f"no experiment {experiment!r}")
-        out = await win_rate_report(session, exp, source=source, rubric=rubric, judge=judge, group_by=group_by)
+        out = await win_rate_report(
+            session, exp, source=source, rubric=rubric, judge=judge, mode=mode, group_by=group_by
+        )
         if consistency:
-            out["consistency"] = await consistency_report(session, exp, rubric=rubric, judge=judge)
+            out["consistency"] = await consistency_report(session, exp, rubric=rubric, judge=judge, mode=mode)
             out["rejudge"] = await rejudge_report(session, exp, get_settings().rejudge_min_agreement)
         return out
 

@@ -80,3 +80,11 @@ async def test_fast_mode_without_logprobs_fails_not_falls_back(
     assert item["outcome"] is None and item["verdicts"] == [] and len(item["failed"]) == 2
     assert all(f["failure_reason"].startswith("invalid fast reply") for f in item["failed"])
     assert all(f["raw_reply"] for f in item["failed"])
+
+
+async def test_reports_default_to_reasoned_verdicts(service: Service) -> None:
+    await service.http.post("/judge/pairwise", json=pairwise_body(pair_items(2)), headers=service.auth("submit"))
+    fast = pairwise_body(pair_items(2), options={"mode": "fast"})
+    await service.http.post("/judge/pairwise", json=fast, headers=service.auth("submit"))
+    report = await service.http.get("/reports/win-rate", params={"experiment": "exp-1"}, headers=service.auth("read"))
+    assert report.json()["mode"] == "reasoned" and report.json()["overall"]["win_rate"] == pytest.approx(100.0)

@@ -98,8 +98,12 @@ async def find_result_set(
         stmt = stmt.where(ResultSet.fingerprint_id.in_(judge_ids))
     if mode:
         stmt = stmt.where(ResultSet.mode == mode)
-    # Newest rubric version first, then the newest judge used with it.
-    stmt = stmt.order_by(ResultSet.rubric_version_id.desc(), ResultSet.fingerprint_id.desc(), ResultSet.id.desc())
+    # Reasoned verdicts unless a mode is asked for, then the newest rubric version, then the
+    # newest judge used with it.
+    reasoned_first = case((ResultSet.mode == "reasoned", 0), else_=1)
+    stmt = stmt.order_by(
+        reasoned_first, ResultSet.rubric_version_id.desc(), ResultSet.fingerprint_id.desc(), ResultSet.id.desc()
+    )
     return (await session.execute(stmt.limit(1))).scalars().first()
 
 
