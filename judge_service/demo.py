@@ -39,8 +39,13 @@ class ExperimentTally:
     name: str
     rubric: str
     mode: str = "reasoned"
-    scores: list[float] = field(default_factory=list)
     item_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def scores(self) -> list[float]:
+        """Pair scores of the items that have one."""
+        return list(self.item_scores.values())
+
     inconsistent: int = 0
     failed: int = 0
     pairs: int = 0
@@ -130,7 +135,6 @@ async def _send_batch(
         tally.failed += len(item["failed"])
         tally.inconsistent += bool(item["inconsistent"])
         if item["score"] is not None:
-            tally.scores.append(item["score"])
             tally.item_scores[item["id"]] = item["score"]
 
 

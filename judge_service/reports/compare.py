@@ -6,7 +6,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.reports.winrate import ReportError, win_rate_report
@@ -14,7 +14,7 @@ from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verd
 from judge_service.stats.bradley_terry import Battle, bootstrap_bradley_terry
 from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
-from judge_service.store.models import Experiment, Label, Pair, PairResult, ResultSet
+from judge_service.store.models import Experiment, Label, Pair, PairResult
 
 HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high", "standard_error", "sign_test_p")
 
@@ -172,11 +172,3 @@ async def agreement_report(
 
 def _json(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
-
-
-async def label_sources(session: AsyncSession, experiment_id: int) -> list[str]:
-    """Names of the label sources imported for an experiment."""
-    stmt = select(func.distinct(ResultSet.source)).where(
-        ResultSet.experiment_id == experiment_id, ResultSet.source != "judge"
-    )
-    return sorted(str(s) for s in (await session.execute(stmt)).scalars())
