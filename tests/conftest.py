@@ -19,8 +19,10 @@ import pytest
 from judge_service.api.app import create_app
 from judge_service.config import Settings
 from judge_service.jobs.context import ServiceContext
+from judge_service.judge_model.prepare import prepare
+from judge_service.judge_model.serve import VllmServer
 from judge_service.store import repo
-from tests.fake_judge import FakeJudgeServer
+from tests.fake_judge import FakeJudgeServer, free_port
 
 # In CI nothing may be skipped for want of a service: PostgreSQL and vLLM tests must run.
 REQUIRE_ALL = os.environ.get("CI", "").lower() == "true" or os.environ.get("JUDGE_TEST_REQUIRE_ALL") == "1"
@@ -172,3 +174,26 @@ def pairwise_body(items: list[dict[str, Any]], experiment: str = "exp-1", **extr
     }
     body.update(extra)
     return body
+
+
+@pytest.fixture(scope="session")
+def vllm_judge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    """The real embedded judge for the whole session: prepared once per checkout, served by vLLM on a free port.
+
+    Shared by every test marked `vllm`, so the ~45 s start is paid once per test run.
+    """
+    try:
+        import vllm  # noqa: F401
+    except ImportError as exc:
+        skip_or_fail(f"vLLM is not installed: {exc}")
+    settings = Settings(vllm_port=free_port(), model_dir=ROOT / ".judge-model" / "smollm2-135m-instruct")
+    prepare(settings.model_dir)
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    server = VllmServer(settings, log_path=log)
+    try:
+        server.start(timeout_s=600)
+    except Exception:
+        print(log.read_text()[-5000:])
+        raise
+    yield server
+    server.stop()

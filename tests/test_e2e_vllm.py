@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from judge_service.config import Settings
-from judge_service.judge_model.prepare import prepare
 from judge_service.judge_model.serve import VllmServer
 from judge_service.rubrics.render import messages_hash, render_pair
 from judge_service.store import repo
 from judge_service.store.models import Judgment, JudgmentScore, Pair
-from tests.conftest import ROOT, make_settings, pairwise_body, skip_or_fail, start_service
-from tests.fake_judge import free_port
+from tests.conftest import ROOT, make_settings, pairwise_body, start_service
 
 pytestmark = pytest.mark.vllm
-
-
-@pytest.fixture(scope="session")
-def vllm_judge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
-    """Prepare the default judge (once per checkout) and serve it with vLLM on a free port."""
-    try:
-        import vllm  # noqa: F401
-    except ImportError as exc:
-        skip_or_fail(f"vLLM is not installed: {exc}")
-    settings = Settings(vllm_port=free_port(), model_dir=ROOT / ".judge-model" / "smollm2-135m-instruct")
-    prepare(settings.model_dir)
-    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    server = VllmServer(settings, log_path=log)
-    try:
-        server.start(timeout_s=600)
-    except Exception:
-        print(log.read_text()[-5000:])
-        raise
-    yield server
-    server.stop()
 
 
 def example_items(category: str, n: int) -> list[dict[str, Any]]:
