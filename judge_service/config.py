@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     vllm_max_model_len: int = 4096
     # The dtype the judge runs in (part of the fingerprint); `auto`: bfloat16 only on CPUs with native bf16.
     model_dtype: DtypeSetting = "auto"
+    # vLLM CPU knobs for the embedded judge (defaults measured by bench/embedded_judge.py, docs/benchmarks.md).
+    vllm_omp_threads_bind: str = "all"  # `all`: one OpenMP thread per core; or vLLM's `auto`, `nobind`, `0-3`
+    vllm_kvcache_space_gib: float = Field(1.0, gt=0)
+    vllm_max_num_seqs: int = Field(16, ge=1)
     bootstrap_key_file: Path | None = None
     rejudge_min_agreement: float = 0.8
     scheduler_enabled: bool = True
