@@ -89,6 +89,7 @@ MATRIX = [
     Config("fp32", "float32"),
     Config("fp32, bind auto", "float32", bind="auto"),
     Config("fp32, nobind", "float32", bind="nobind"),
+    Config("fp32, bind core 0 only", "float32", bind="0"),
     Config("fp32, KV 4 GiB", "float32", kv_gib=4.0),
     Config("fp32, seqs 4 / conc 16", "float32", max_num_seqs=4),
     Config("fp32, seqs 32 / conc 32", "float32", max_num_seqs=32, concurrency=32),
