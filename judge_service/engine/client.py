@@ -185,15 +185,18 @@ class JudgeClient:
         None when the server has no such endpoint. An unreachable replica is ejected and the next one tried.
         """
         body = {"model": self.settings.model, "messages": messages, "add_generation_prompt": True}
-        while True:
+        reply: httpx.Response | None = None
+        error: httpx.HTTPError | None = None
+        for _ in range(len(self.pool.replicas)):
             replica = await self.pool.pick()
             try:
                 reply = await self.http.post(f"{replica.server_root}/tokenize", json=body)
                 break
             except httpx.HTTPError as exc:
                 self.pool.eject(replica, f"tokenizer unreachable: {exc!r}")
-                if not any(r.state == "ok" for r in self.pool.replicas):
-                    raise JudgeUnavailableError(f"judge tokenizer unreachable: {exc!r}") from exc
+                error = exc
+        if reply is None:
+            raise JudgeUnavailableError(f"judge tokenizer unreachable: {error!r}")
         if reply.status_code != 200:
             return None
         count = reply.json().get("count")
