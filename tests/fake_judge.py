@@ -7,6 +7,7 @@ wins. Behaviour is switched per test through `FakeJudgeState`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -34,6 +35,11 @@ class FakeJudgeState:
     calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     delay_s: float = 0.0
+    capacity: int = 0  # chat calls processed at once (0: unlimited); more wait, like a full GPU batch
+    backend_version: str = "fake-1"
+    dtype: str | None = None  # reported on /server_info like vLLM's dev mode; None: no such endpoint
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
 
 def _answer_block(text: str, slot: str) -> str:
@@ -79,6 +85,7 @@ def fast_verdict_for(body: dict[str, Any], mode: str) -> tuple[str, dict[str, An
 def build_app(state: FakeJudgeState) -> FastAPI:
     """The fake server's routes: /v1/models, /version, /tokenize, /v1/chat/completions."""
     app = FastAPI()
+    gates: dict[int, asyncio.Semaphore] = {}  # per capacity, created on the server's own loop
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -89,7 +96,13 @@ def build_app(state: FakeJudgeState) -> FastAPI:
 
     @app.get("/version")
     async def version() -> dict[str, str]:
-        return {"version": "fake-1"}
+        return {"version": state.backend_version}
+
+    @app.get("/server_info", response_model=None)
+    async def server_info() -> Any:
+        if state.dtype is None:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return {"vllm_config": {"model_config": {"dtype": f"torch.{state.dtype}"}}}
 
     @app.post("/tokenize")
     async def tokenize(request: Request) -> dict[str, Any]:
@@ -106,8 +119,15 @@ def build_app(state: FakeJudgeState) -> FastAPI:
         state.calls += 1
         state.requests.append(body)
         mode = state.faults.pop(0) if state.faults else state.mode
-        if state.delay_s:
-            await asyncio.sleep(state.delay_s)
+        state.in_flight += 1
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            gate = gates.setdefault(state.capacity, asyncio.Semaphore(state.capacity)) if state.capacity else None
+            async with gate or contextlib.nullcontext():
+                if state.delay_s:
+                    await asyncio.sleep(state.delay_s)
+        finally:
+            state.in_flight -= 1
         if mode == "error500":
             return PlainTextResponse("upstream exploded", status_code=500)
         if mode == "error429":
@@ -178,5 +198,6 @@ class FakeJudgeServer:
     def reset(self) -> None:
         """Back to a well-behaved judge."""
         fresh = FakeJudgeState()
-        for name in ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s"):
+        for name in ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s", "capacity"):
             setattr(self.state, name, getattr(fresh, name))
+        self.state.backend_version, self.state.dtype, self.state.peak_in_flight = fresh.backend_version, None, 0
