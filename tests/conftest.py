@@ -18,7 +18,7 @@ import pytest
 
 from judge_service.api.app import create_app
 from judge_service.config import Settings
-from judge_service.jobs.context import ServiceContext
+from judge_service.service import Service as AppService
 from judge_service.judge_model.prepare import prepare
 from judge_service.judge_model.serve import VllmServer
 from judge_service.store import repo
@@ -116,7 +116,7 @@ class Service:
     """A running app and keys of each scope."""
 
     http: httpx.AsyncClient
-    ctx: ServiceContext
+    ctx: AppService
     settings: Settings
     keys: dict[str, str]
 
@@ -129,7 +129,7 @@ async def start_service(settings: Settings) -> AsyncIterator[Service]:
     """Run the app's lifespan and give an HTTP client bound to it."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        ctx: ServiceContext = app.state.ctx
+        ctx: AppService = app.state.ctx
         keys = {}
         async with ctx.sessions() as session, session.begin():
             for scope in ("submit", "read", "admin"):

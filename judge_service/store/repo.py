@@ -189,6 +189,34 @@ async def upsert_pairs(
     return pairs, conflicts
 
 
+async def upsert_pair_ids(
+    session: AsyncSession, experiment_id: int, rows: list[dict[str, Any]]
+) -> tuple[list[int], list[PairConflict]]:
+    """Like `upsert_pairs`, but reads back only ids and hashes (a 10,000-pair submission stays fast)."""
+    now = utcnow()
+    await insert_ignore(
+        session,
+        Pair,
+        [{**r, "experiment_id": experiment_id, "created_at": now} for r in rows],
+        ["experiment_id", "external_id"],
+    )
+    ids = [r["external_id"] for r in rows]
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(ids), 5000):
+        result = await session.execute(
+            select(Pair.external_id, Pair.id, Pair.content_hash).where(
+                Pair.experiment_id == experiment_id, Pair.external_id.in_(ids[start : start + 5000])
+            )
+        )
+        found.update({external: (int(pid), digest) for external, pid, digest in result.all()})
+    conflicts = [
+        PairConflict(index, row["external_id"])
+        for index, row in enumerate(rows)
+        if found[row["external_id"]][1] != row["content_hash"]
+    ]
+    return [found[i][0] for i in ids], conflicts
+
+
 async def ensure_judgments(session: AsyncSession, run_id: str, rows: list[dict[str, Any]], retry_failed: bool) -> None:
     """Create the pending judgments a run needs (existing keys are reused) and link them to the run."""
     now = utcnow()
