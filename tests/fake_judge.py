@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import re
 import socket
 import threading
@@ -34,6 +35,14 @@ class FakeJudgeState:
     calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     delay_s: float = 0.0
+    # Chaos and capacity: a seeded share of calls fails with HTTP 500; at most `capacity` calls are
+    # served at once (0: unlimited), each taking `delay_s`, like a GPU replica of fixed throughput.
+    fail_rate: float = 0.0
+    seed: int = 0
+    capacity: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    peak: int = 0
+    in_flight: int = 0
 
 
 def _answer_block(text: str, slot: str) -> str:
@@ -79,6 +88,15 @@ def fast_verdict_for(body: dict[str, Any], mode: str) -> tuple[str, dict[str, An
 def build_app(state: FakeJudgeState) -> FastAPI:
     """The fake server's routes: /v1/models, /version, /tokenize, /v1/chat/completions."""
     app = FastAPI()
+    slots: dict[int, asyncio.Semaphore] = {}
+
+    def capacity() -> asyncio.Semaphore | None:
+        if not state.capacity:
+            return None
+        if state.capacity not in slots:  # created lazily, inside the server's own event loop
+            slots.clear()
+            slots[state.capacity] = asyncio.Semaphore(state.capacity)
+        return slots[state.capacity]
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -106,8 +124,20 @@ def build_app(state: FakeJudgeState) -> FastAPI:
         state.calls += 1
         state.requests.append(body)
         mode = state.faults.pop(0) if state.faults else state.mode
-        if state.delay_s:
-            await asyncio.sleep(state.delay_s)
+        if state.fail_rate and state.rng.random() < state.fail_rate:
+            mode = "error500"
+        gate = capacity()
+        if gate is not None:
+            await gate.acquire()
+        state.in_flight += 1
+        state.peak = max(state.peak, state.in_flight)
+        try:
+            if state.delay_s:
+                await asyncio.sleep(state.delay_s)
+        finally:
+            state.in_flight -= 1
+            if gate is not None:
+                gate.release()
         if mode == "error500":
             return PlainTextResponse("upstream exploded", status_code=500)
         if mode == "error429":
@@ -178,5 +208,13 @@ class FakeJudgeServer:
     def reset(self) -> None:
         """Back to a well-behaved judge."""
         fresh = FakeJudgeState()
-        for name in ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s"):
+        names = ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s", "fail_rate", "capacity")
+        for name in names:
             setattr(self.state, name, getattr(fresh, name))
+        self.state.peak = self.state.in_flight = 0
+        self.seed(0)
+
+    def seed(self, seed: int) -> None:
+        """Restart the failure draws from `seed` (the same seed fails the same calls)."""
+        self.state.seed = seed
+        self.state.rng = random.Random(seed)
