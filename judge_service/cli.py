@@ -183,13 +183,15 @@ def model_serve(
     pid_file: Annotated[Path | None, typer.Option(help="Write the server PID here.")] = None,
 ) -> None:
     """Serve the judge with vLLM's CPU build in the foreground; SIGTERM/Ctrl-C stops it cleanly."""
-    from judge_service.judge_model.serve import stop_pid, vllm_command, vllm_env, wait_ready
+    from judge_service.judge_model.serve import launch_summary, stop_pid, vllm_command, vllm_env, wait_ready
 
     settings = get_settings()
     if not (settings.model_dir / "config.json").is_file():
         console.print("[red]no prepared model; run `judge-service judge-model prepare` first[/red]")
         raise typer.Exit(1)
-    proc = subprocess.Popen(vllm_command(settings), env=vllm_env(), start_new_session=True)
+    env = vllm_env(settings)
+    console.print(launch_summary(settings, env)[1])
+    proc = subprocess.Popen(vllm_command(settings), env=env, start_new_session=True)
     if pid_file:
         pid_file.write_text(str(proc.pid))
 

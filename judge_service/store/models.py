@@ -113,7 +113,7 @@ class RubricVersionRow(Base):
 
 
 class JudgeFingerprint(Base):
-    """Served model id, weights revision, decoding parameters and backend version."""
+    """Served model id, weights revision, decoding parameters, backend version and dtype."""
 
     __tablename__ = "judge_fingerprints"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -122,6 +122,7 @@ class JudgeFingerprint(Base):
     revision: Mapped[str] = mapped_column(String(300))
     decoding: Mapped[dict[str, Any]] = mapped_column(JSON)
     backend_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    dtype: Mapped[str | None] = mapped_column(String(20), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

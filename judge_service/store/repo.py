@@ -137,6 +137,7 @@ async def record_fingerprint(session: AsyncSession, fingerprint: Fingerprint) ->
                 "revision": fingerprint.revision,
                 "decoding": fingerprint.decoding,
                 "backend_version": fingerprint.backend_version,
+                "dtype": fingerprint.dtype,
                 "created_at": utcnow(),
             }
         ],

@@ -1,4 +1,4 @@
-"""`GET /healthz`: database reachable, judge reachable and serving the pinned model."""
+"""`GET /healthz`: database reachable, judge replicas reachable and serving the pinned model."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ async def metrics() -> Response:
 
 @router.get("/healthz")
 async def healthz(ctx: Context) -> JSONResponse:
-    """200 when both are fine, 503 with the reasons otherwise."""
+    """200 when the database and at least one judge replica are fine, 503 with the reasons otherwise."""
     body: dict[str, Any] = {"database": {"ok": True}, "judge": {"ok": True}}
     try:
         async with ctx.sessions() as session:
@@ -38,6 +38,8 @@ async def healthz(ctx: Context) -> JSONResponse:
             "revision": ctx.settings.model_revision,
             "max_model_len": info.max_model_len,
             "backend_version": info.backend_version,
+            "dtype": info.dtype,
+            "dtype_source": info.dtype_source,
             "base_url": ctx.settings.base_url,
         }
     except JudgeUnavailableError as exc:
@@ -47,6 +49,9 @@ async def healthz(ctx: Context) -> JSONResponse:
             "pinned_model": ctx.settings.model,
             "base_url": ctx.settings.base_url,
         }
+    # Per replica: state (ok / refused / ejected until ...), reason and calls in flight. Each entry is
+    # keyed by index; `as_dict(with_url=False)` leaves the internal address out where it must not show.
+    body["judge"]["replicas"] = [r.as_dict() for r in ctx.client.pool.status()]
     ok = body["database"]["ok"] and body["judge"]["ok"]
     body["status"] = "ok" if ok else "unavailable"
     return JSONResponse(body, status_code=200 if ok else 503)
