@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import functools
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -106,6 +107,8 @@ def make_settings(database_url: str, base_url: str, model: str, **overrides: Any
         "concurrency": 8,
         "rubrics_dir": ROOT / "rubrics",
         "prompts_dir": ROOT / "prompts",
+        # Never the checkout's own spool: a test's leftovers must not be replayed by another test.
+        "spool_dir": Path(tempfile.mkdtemp(prefix="judge-spool-")),
     }
     values.update(overrides)
     return Settings(**values)

@@ -415,10 +415,14 @@ async def execute_batch(ctx: JobContext, batch_id: str) -> str:
             await asyncio.gather(*(one(w) for w in work))
         await with_db_retry(lambda: _finish(ctx, batch_id), window_s=window, stopping=ctx.stopping)
     except BaseException:
-        # Stopping (or the database gone for good): paid verdicts go to the spool, the rest back to the queue.
+        # Stopping (or the database gone for good): a paid verdict gets one quick write, else the
+        # spool; unjudged work goes back to the queue.
         for judgment_id, result in list(unstored.items()):
-            ctx.spool.append(judgment_id, result)
-            spooled.add(judgment_id)
+            try:
+                await asyncio.wait_for(asyncio.shield(store_verdict(ctx, judgment_id, result, window_s=0.0)), 2.0)
+            except BaseException:  # noqa: BLE001 - anything but a clean write keeps it on disk
+                ctx.spool.append(judgment_id, result)
+                spooled.add(judgment_id)
         unstored.clear()
         with contextlib.suppress(Exception):
             await asyncio.shield(with_db_retry(lambda: _release(ctx, batch_id, spooled), window_s=5.0))
