@@ -230,9 +230,7 @@ async def audit(database_url: str, run_ids: list[str]) -> dict[str, Any]:
             reasons = [
                 str(r)
                 for r in (
-                    await session.execute(
-                        select(Judgment.failure_reason).where(Judgment.status == "failed").distinct()
-                    )
+                    await session.execute(select(Judgment.failure_reason).where(Judgment.status == "failed").distinct())
                 ).scalars()
             ]
     finally:

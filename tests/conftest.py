@@ -19,9 +19,9 @@ import pytest
 
 from judge_service.api.app import create_app
 from judge_service.config import Settings
-from judge_service.service import Service as AppService
 from judge_service.judge_model.prepare import prepare
 from judge_service.judge_model.serve import VllmServer
+from judge_service.service import Service as AppService
 from judge_service.store import repo
 from tests.fake_judge import FakeJudgeServer, free_port
 
