@@ -26,6 +26,8 @@ from judge_service.rubrics.render import ORDERS, render_pair
 from judge_service.store import repo
 from judge_service.store.models import Run, utcnow
 
+_STARTING: set[asyncio.Task[None]] = set()  # strong references to runs being handed to the executor
+
 
 class SubmitError(Exception):
     """A submission refused before anything was stored; `loc` names the offending field."""
@@ -241,5 +243,12 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                     ) from exc
                 return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
         raise SubmitError(409, ["body"], f"conflicting concurrent write: {exc.orig}") from exc
-    await start_run(ctx, new_run)
+    if synchronous:
+        await start_run(ctx, new_run)
+    else:
+        # The 202 does not wait for the queue: the batches are stored, and if this task is lost
+        # with the process, the reaper queues them after one lease.
+        task = asyncio.create_task(start_run(ctx, new_run), name=f"start-{new_run.run_id}")
+        _STARTING.add(task)
+        task.add_done_callback(_STARTING.discard)
     return Submitted(new_run.run_id, synchronous, replayed=False)
