@@ -321,9 +321,12 @@ async def _write_verdict(ctx: JobContext, judgment_id: int, result: JudgmentResu
             judgment.purpose,
             judgment.run_id,
         )
-        # Not cached across transactions: an id another transaction has not committed yet would
-        # break the foreign key here. Runs create their set up front, so this is a lookup.
-        await refresh_judge_pair(session, await result_set_id(session, key), key, judgment.pair_id)
+        # Runs create (and commit) their result sets before any batch exists, so a set id seen once
+        # stays valid; an id from a transaction not committed yet would break the foreign key.
+        set_id = ctx.set_ids.get(key)
+        if set_id is None:
+            set_id = ctx.set_ids[key] = await result_set_id(session, key)
+        await refresh_judge_pair(session, set_id, key, judgment.pair_id)
         return True
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from judge_service.config import Settings
 from judge_service.engine.client import JudgeClient
 from judge_service.rubrics.registry import RubricRegistry, RubricVersion
+from judge_service.store.results import SetKey
 
 if TYPE_CHECKING:
     from judge_service.jobs.durable import Spool
@@ -63,3 +64,4 @@ class JobContext:
     # Set when the process is told to stop: slow database retries give up and spool instead.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     versions: dict[int, RubricVersion] = field(default_factory=dict)
+    set_ids: dict[SetKey, int] = field(default_factory=dict)  # result set ids never change once committed
