@@ -26,6 +26,7 @@ def service_env(database_url: str, base_url: str, tmp: Path, **extra: Any) -> di
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
+        "EXECUTOR": "queue",
         "BASE_URL": base_url,
         "MODEL": "fake-judge",
         "MODEL_REVISION": "test-rev",
