@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, column, exists, or_, select, table, update
+from sqlalchemy import String, and_, column, exists, or_, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.jobs.closing import OPEN, close_runs
@@ -44,7 +44,9 @@ def lost_batches(now: datetime, grace: timedelta, queue: bool) -> object:
     if queue:
         job = exists(
             select(QUEUE_JOBS.c.queueing_lock).where(
-                QUEUE_JOBS.c.queueing_lock == WorkBatch.id, QUEUE_JOBS.c.status.in_(("todo", "doing"))
+                QUEUE_JOBS.c.queueing_lock == WorkBatch.id,
+                # an enum in PostgreSQL: compare its text
+                QUEUE_JOBS.c.status.cast(String).in_(("todo", "doing")),
             )
         )
         unheld = and_(unheld, ~job)
