@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import yaml
-from sqlalchemy import Select, Table, func, select
+from sqlalchemy import Select, Table, func, literal_column, null, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,11 +38,13 @@ async def insert_ignore(
     rows: Sequence[dict[str, Any]],
     keys: list[str],
     returning: Sequence[str] | None = None,
+    inline: dict[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """INSERT ... ON CONFLICT DO NOTHING: concurrent or repeated submissions never duplicate rows.
 
     `rows` use the model's attribute names. Returns the `returning` columns of the rows inserted
-    (rows that already existed return nothing).
+    (rows that already existed return nothing). `inline` sets columns to the same SQL expression
+    in every row (compiled once, instead of running a Python default and a JSON encoder per row).
     """
     if not rows:
         return []
@@ -51,14 +53,28 @@ async def insert_ignore(
     # Core rows on the table (column names), as executemany parameters: compiled once, sent a thousand
     # rows per statement ("insertmanyvalues", which RETURNING turns on for asyncpg too), no ORM bookkeeping.
     names: dict[str, str] = {key: prop.columns[0].name for key, prop in sa_inspect(model).column_attrs.items()}
+    renames = {key: name for key, name in names.items() if key != name and key in rows[0]}
     table = cast(Table, model.__table__)
     wanted = [table.c[names[k]] for k in returning] if returning else list(table.primary_key.columns)
-    stmt = insert(table).on_conflict_do_nothing(index_elements=[names[k] for k in keys]).returning(*wanted)
+    stmt = insert(table).values({names[k]: v for k, v in (inline or {}).items()})
+    stmt = stmt.on_conflict_do_nothing(index_elements=[names[k] for k in keys])
+    if returning or dialect == "postgresql":
+        stmt = stmt.returning(*wanted)  # type: ignore[assignment]
     found: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), 5000):
-        params = [{names[k]: v for k, v in row.items()} for row in rows[start : start + 5000]]
-        found.extend(tuple(r) for r in (await session.execute(stmt, params)).all())
-    return found if returning else []
+        chunk = rows[start : start + 5000]
+        params = [_renamed(row, renames) for row in chunk] if renames else list(chunk)
+        result = await session.execute(stmt, params)
+        if returning:
+            found.extend(tuple(r) for r in result.all())
+    return found
+
+
+def _renamed(row: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    out = dict(row)
+    for key, name in renames.items():
+        out[name] = out.pop(key)
+    return out
 
 
 # -- experiments ---------------------------------------------------------------------------
@@ -237,7 +253,12 @@ async def ensure_judgments(session: AsyncSession, run_id: str, rows: list[dict[s
     """Create the pending judgments a run needs (existing keys are reused) and link them to the run."""
     now = utcnow()
     inserted = await insert_ignore(
-        session, Judgment, [{**r, "run_id": run_id, "created_at": now} for r in rows], ["key"], returning=["key", "id"]
+        session,
+        Judgment,
+        [{**r, "run_id": run_id, "created_at": now} for r in rows],
+        ["key"],
+        returning=["key", "id"],
+        inline={"tags_base": literal_column("'[]'"), "tags_ft": literal_column("'[]'"), "messages": null()},
     )
     by_key = {str(key): int(jid) for key, jid in inserted}
     # Keys that existed already (re-sent pairs, a racing submission): look those up.
