@@ -58,9 +58,12 @@ async def _pg_database() -> AsyncIterator[str]:
     name = f"judge_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
     try:
         yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
     finally:
+        # A fresh connection: a chaos test may have restarted PostgreSQL meanwhile.
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=30)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
