@@ -133,8 +133,43 @@ def body(experiment: str, pairs: list[dict[str, Any]], run_async: bool = True) -
 
 
 def start_judges(k: int, capacity: int, delay_s: float) -> list[FakeJudgeServer]:
-    """K fake judge replicas of fixed capacity (at most `capacity` calls at once, `delay_s` each)."""
+    """K fake judge replicas of fixed capacity (at most `capacity` calls at once, `delay_s` each), in this process."""
     judges = [FakeJudgeServer().start() for _ in range(k)]
     for judge in judges:
         judge.state.capacity, judge.state.delay_s = capacity, delay_s
     return judges
+
+
+class JudgeProcess:
+    """One fake judge replica in its own process, so replicas never share a GIL with each other or the bench."""
+
+    def __init__(self, capacity: int, delay_s: float) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        args = ["--port", str(self.port), "--capacity", str(capacity), "--delay", str(delay_s)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_judge", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    async def stats(self, http: httpx.AsyncClient) -> dict[str, int]:
+        """Calls served and the peak of calls in flight."""
+        reply = await http.get(f"http://127.0.0.1:{self.port}/stats")
+        return dict(reply.json())
+
+    def stop(self) -> None:
+        """Stop the process."""
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import (
+    JudgeProcess,
     api_key,
     body,
     drop_postgres,
@@ -35,7 +36,6 @@ from bench.harness import (
     items,
     spawn,
     start_api,
-    start_judges,
     stop_all,
 )
 
@@ -61,7 +61,7 @@ def worker_env(url: str, base_url: str, workdir: Path, k: int) -> dict[str, str]
 async def throughput(k: int, w: int, window_s: float, workdir: Path) -> dict[str, Any]:
     """Judge calls per second served by K replicas to W workers, counted at the replicas."""
     url = await fresh_postgres()
-    judges = start_judges(k, CAPACITY, DELAY_S)
+    judges = [JudgeProcess(CAPACITY, DELAY_S) for _ in range(k)]
     procs = []
     try:
         base_url = ",".join(j.base_url for j in judges)
@@ -75,22 +75,20 @@ async def throughput(k: int, w: int, window_s: float, workdir: Path) -> dict[str
         async with httpx.AsyncClient(base_url=api, headers=headers, timeout=300) as http:
             reply = await http.post("/judge/pairwise", content=json.dumps(body(f"scale-{k}-{w}", items(pairs, "s"))))
             assert reply.status_code == 202, reply.text
-        calls = lambda: sum(j.state.calls for j in judges)  # noqa: E731
-        deadline = time.monotonic() + 120
-        while calls() < CAPACITY * k * 3:  # warm: workers up, the replicas' batches full
-            if time.monotonic() > deadline:
-                raise TimeoutError("workers did not start judging")
-            await asyncio.sleep(0.2)
-        start_calls, started = calls(), time.monotonic()
-        await asyncio.sleep(window_s)
-        rate = (calls() - start_calls) / (time.monotonic() - started)
-        return {
-            "k": k,
-            "w": w,
-            "calls_per_s": rate,
-            "ideal": CAPACITY * k / DELAY_S,
-            "peak": [j.state.peak_in_flight for j in judges],
-        }
+
+            async def calls() -> int:
+                return sum([(await j.stats(http))["calls"] for j in judges])
+
+            deadline = time.monotonic() + 120
+            while await calls() < CAPACITY * k * 3:  # warm: workers up, the replicas' batches full
+                if time.monotonic() > deadline:
+                    raise TimeoutError("workers did not start judging")
+                await asyncio.sleep(0.2)
+            start_calls, started = await calls(), time.monotonic()
+            await asyncio.sleep(window_s)
+            rate = (await calls() - start_calls) / (time.monotonic() - started)
+            peak = [(await j.stats(http))["peak_in_flight"] for j in judges]
+        return {"k": k, "w": w, "calls_per_s": rate, "ideal": CAPACITY * k / DELAY_S, "peak": peak}
     finally:
         stop_all(procs)
         for judge in judges:
@@ -101,7 +99,7 @@ async def throughput(k: int, w: int, window_s: float, workdir: Path) -> dict[str
 async def latency_and_acceptance(rate: float, requests: int, workdir: Path) -> dict[str, Any]:
     """K=2, W=2: a 10,000-pair acceptance, then 32-pair async submissions at `rate` per second."""
     url = await fresh_postgres()
-    judges = start_judges(2, CAPACITY, DELAY_S)
+    judges = [JudgeProcess(CAPACITY, DELAY_S) for _ in range(2)]
     procs = []
     try:
         base_url = ",".join(j.base_url for j in judges)

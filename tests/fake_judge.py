@@ -41,6 +41,7 @@ class FakeJudgeState:
     dtype: str | None = None  # reported on /server_info like vLLM's dev mode; None: no such endpoint
     in_flight: int = 0
     peak_in_flight: int = 0
+    keep_requests: bool = True  # a long benchmark does not keep every request body
     # Chaos: a seeded share of chat calls fails with HTTP 500 (see `FakeJudgeServer.seed`).
     fail_rate: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
@@ -121,7 +122,8 @@ def build_app(state: FakeJudgeState) -> FastAPI:
     async def chat(request: Request) -> Any:
         body = await request.json()
         state.calls += 1
-        state.requests.append(body)
+        if state.keep_requests:
+            state.requests.append(body)
         mode = state.faults.pop(0) if state.faults else state.mode
         if state.fail_rate and state.rng.random() < state.fail_rate:
             mode = "error500"
@@ -213,3 +215,29 @@ class FakeJudgeServer:
     def seed(self, seed: int) -> None:
         """Restart the failure draws from `seed` (the same seed fails the same calls)."""
         self.state.rng = random.Random(seed)
+
+
+def main() -> None:
+    """Serve one fake judge in its own process (benchmarks: replicas that do not share a GIL).
+
+    `python -m tests.fake_judge --port P [--capacity N] [--delay S]`; `GET /stats` reports its counters.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--capacity", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    state = FakeJudgeState(capacity=args.capacity, delay_s=args.delay, keep_requests=False)
+    app = build_app(state)
+
+    @app.get("/stats")
+    async def stats() -> dict[str, int]:
+        return {"calls": state.calls, "peak_in_flight": state.peak_in_flight}
+
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
