@@ -278,56 +278,73 @@ async def _judge(ctx: JobContext, version: RubricVersion, w: _Work, too_long: st
     return await judge_reasoned(ctx.client, version, w.pair, w.order, w.seed)
 
 
-async def _write_verdict(ctx: JobContext, judgment_id: int, result: JudgmentResult) -> bool:
-    """One transaction: the verdict onto a still-open judgment (row-locked) and its pair's rollups."""
+async def _write_verdicts(ctx: JobContext, results: list[tuple[int, JudgmentResult]]) -> list[int]:
+    """One transaction for a few verdicts, each onto its still-open judgment (row-locked) with its pair's
+    aggregates and rollups; returns the judgments written.
+
+    Grouping matters on PostgreSQL: every verdict of a result set updates the same few rollup rows,
+    so verdict transactions queue on those row locks; a group takes them once for several verdicts.
+    """
+    written: list[int] = []
     async with ctx.sessions() as session, session.begin():
-        stmt = select(Judgment).where(Judgment.id == judgment_id).with_for_update()
-        judgment = (await session.execute(stmt)).scalar_one_or_none()
-        if judgment is None or judgment.status not in OPEN:
-            return False  # stored already (say, by a batch whose lease ran out): the first verdict stays
-        judgment.status = result.status
-        judgment.lease_until = None
-        judgment.claimed_by = None
-        judgment.raw_reply = result.raw
-        judgment.failure_reason = result.failure_reason
-        judgment.messages_hash = result.messages_hash
-        judgment.messages = list(result.messages) if ctx.settings.store_messages else None
-        judgment.prompt_tokens = result.prompt_tokens
-        judgment.completion_tokens = result.completion_tokens
-        judgment.latency_ms = result.latency_ms
-        judgment.attempts = (judgment.attempts or 0) + result.attempts
-        judgment.completed_at = utcnow()
-        verdict = result.verdict
-        if verdict is not None:
-            judgment.winner_slot = result.winner_slot
-            judgment.winner = verdict.winner
-            judgment.judge_winner = verdict.judge_winner
-            judgment.s_ft = verdict.s_ft
-            judgment.rationale = verdict.rationale
-            judgment.tags_base = list(verdict.tags_base)
-            judgment.tags_ft = list(verdict.tags_ft)
-            session.add_all(
-                JudgmentScore(judgment_id=judgment_id, dimension=d, base_score=b, ft_score=f)
-                for d, (b, f) in verdict.scores.items()
-            )
-        await session.flush()
-        pair = await session.get(Pair, judgment.pair_id)
-        assert pair is not None
-        key = set_key(
-            pair.experiment_id,
-            judgment.rubric_version_id,
-            judgment.fingerprint_id,
-            judgment.mode,
-            judgment.purpose,
-            judgment.run_id,
+        for judgment_id, result in sorted(results, key=lambda item: item[0]):
+            if await _write_one(ctx, session, judgment_id, result):
+                written.append(judgment_id)
+    return written
+
+
+async def _write_one(ctx: JobContext, session: AsyncSession, judgment_id: int, result: JudgmentResult) -> bool:
+    """The verdict onto a still-open judgment (row-locked) and its pair's rollups, in the caller's transaction."""
+    stmt = select(Judgment).where(Judgment.id == judgment_id).with_for_update()
+    judgment = (await session.execute(stmt)).scalar_one_or_none()
+    if judgment is None or judgment.status not in OPEN:
+        return False  # stored already (say, by a batch whose lease ran out): the first verdict stays
+    judgment.status = result.status
+    judgment.lease_until = None
+    judgment.claimed_by = None
+    judgment.raw_reply = result.raw
+    judgment.failure_reason = result.failure_reason
+    judgment.messages_hash = result.messages_hash
+    judgment.messages = list(result.messages) if ctx.settings.store_messages else None
+    judgment.prompt_tokens = result.prompt_tokens
+    judgment.completion_tokens = result.completion_tokens
+    judgment.latency_ms = result.latency_ms
+    judgment.attempts = (judgment.attempts or 0) + result.attempts
+    judgment.completed_at = utcnow()
+    verdict = result.verdict
+    if verdict is not None:
+        judgment.winner_slot = result.winner_slot
+        judgment.winner = verdict.winner
+        judgment.judge_winner = verdict.judge_winner
+        judgment.s_ft = verdict.s_ft
+        judgment.rationale = verdict.rationale
+        judgment.tags_base = list(verdict.tags_base)
+        judgment.tags_ft = list(verdict.tags_ft)
+        session.add_all(
+            JudgmentScore(judgment_id=judgment_id, dimension=d, base_score=b, ft_score=f)
+            for d, (b, f) in verdict.scores.items()
         )
-        # Runs create (and commit) their result sets before any batch exists, so a set id seen once
-        # stays valid; an id from a transaction not committed yet would break the foreign key.
-        set_id = ctx.set_ids.get(key)
-        if set_id is None:
-            set_id = ctx.set_ids[key] = await result_set_id(session, key)
-        await refresh_judge_pair(session, set_id, key, judgment.pair_id)
-        return True
+    await session.flush()
+    # The pair refresh must see these scores even if an earlier verdict of the group loaded this
+    # judgment (with no scores yet) into the session.
+    session.expire(judgment, ["scores"])
+    pair = await session.get(Pair, judgment.pair_id)
+    assert pair is not None
+    key = set_key(
+        pair.experiment_id,
+        judgment.rubric_version_id,
+        judgment.fingerprint_id,
+        judgment.mode,
+        judgment.purpose,
+        judgment.run_id,
+    )
+    # Runs create (and commit) their result sets before any batch exists, so a set id seen once
+    # stays valid; an id from a transaction not committed yet would break the foreign key.
+    set_id = ctx.set_ids.get(key)
+    if set_id is None:
+        set_id = ctx.set_ids[key] = await result_set_id(session, key)
+    await refresh_judge_pair(session, set_id, key, judgment.pair_id)
+    return True
 
 
 async def store_verdict(
@@ -338,11 +355,18 @@ async def store_verdict(
     Returns whether this call stored it (False: a verdict was there first). Raises when the
     database stays unreachable; the caller spools the verdict.
     """
+    return bool(await store_verdicts(ctx, [(judgment_id, result)], window_s))
+
+
+async def store_verdicts(
+    ctx: JobContext, results: list[tuple[int, JudgmentResult]], window_s: float | None = None
+) -> list[int]:
+    """`store_verdict` for a group, in one transaction; returns the judgments this call stored."""
     return await with_db_retry(
-        lambda: _write_verdict(ctx, judgment_id, result),
+        lambda: _write_verdicts(ctx, results),
         window_s=ctx.settings.db_retry_window_s if window_s is None else window_s,
         stopping=ctx.stopping,
-        what=f"storing the verdict of judgment {judgment_id}",
+        what=f"storing {len(results)} verdict(s)",
     )
 
 
@@ -401,21 +425,39 @@ async def execute_batch(ctx: JobContext, batch_id: str) -> str:
             assert version is not None
             too_long = await _too_long(ctx, version, work)
 
+            arrived: asyncio.Queue[tuple[int, JudgmentResult] | None] = asyncio.Queue()
+
             async def one(w: _Work) -> None:
                 result = await _judge(ctx, version, w, too_long.get(w.pair_id))
                 unstored[w.judgment_id] = result
-                try:
-                    if await store_verdict(ctx, w.judgment_id, result):
-                        stored.append(w.judgment_id)
-                except Exception as exc:
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    log.error("could not store the verdict of judgment %d: %r; spooling it", w.judgment_id, exc)
-                    ctx.spool.append(w.judgment_id, result)
-                    spooled.add(w.judgment_id)
-                unstored.pop(w.judgment_id, None)
+                arrived.put_nowait((w.judgment_id, result))
 
-            await asyncio.gather(*(one(w) for w in work))
+            async def writer() -> None:
+                # Verdicts are written as they arrive; whatever arrived meanwhile shares the transaction.
+                while (first := await arrived.get()) is not None:
+                    group = [first]
+                    while not arrived.empty() and len(group) < 32:
+                        item = arrived.get_nowait()
+                        if item is None:
+                            arrived.put_nowait(None)
+                            break
+                        group.append(item)
+                    try:
+                        stored.extend(await store_verdicts(ctx, group))
+                    except Exception as exc:  # noqa: BLE001 - the database stayed away: keep the verdicts on disk
+                        log.error("could not store %d verdict(s): %r; spooling them", len(group), exc)
+                        for judgment_id, result in group:
+                            ctx.spool.append(judgment_id, result)
+                            spooled.add(judgment_id)
+                    for judgment_id, _ in group:
+                        unstored.pop(judgment_id, None)
+
+            writing = asyncio.create_task(writer())
+            try:
+                await asyncio.gather(*(one(w) for w in work))
+            finally:
+                arrived.put_nowait(None)
+            await writing
         await with_db_retry(lambda: _finish(ctx, batch_id), window_s=window, stopping=ctx.stopping)
     except BaseException:
         # Stopping (or the database gone for good): a paid verdict gets one quick write, else the

@@ -10,9 +10,9 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.engine.keys import judgment_key, seed_for
@@ -172,8 +172,11 @@ async def add_batches(
         }
         for start in range(0, len(judgment_ids), batch_size)
     ]
+    # Core rows with RETURNING: SQLAlchemy sends them a thousand per statement on PostgreSQL too.
+    table = cast(Table, WorkBatch.__table__)
+    stmt = insert(table).returning(table.c.id)
     for start in range(0, len(rows), 2000):
-        await session.execute(insert(WorkBatch), rows[start : start + 2000])
+        (await session.execute(stmt, rows[start : start + 2000])).all()
     return [str(r["id"]) for r in rows]
 
 
