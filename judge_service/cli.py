@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -42,12 +43,69 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Run the API (migrates the database first, resumes interrupted runs)."""
+    """Run the API (migrates the database first; interrupted runs are picked up by the reaper)."""
     import uvicorn
 
     from judge_service.api.app import create_app
+    from judge_service.service import ConfigError, check_settings
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    settings = get_settings()
+    try:
+        check_settings(settings)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Judge queued batches (JUDGE_EXECUTOR=queue, PostgreSQL) in the foreground; run any number, anywhere.
+
+    SIGTERM or Ctrl-C drains: in-flight batches finish within JUDGE_WORKER_DRAIN_S, or hand their
+    work back (paid verdicts that cannot be written go to the spool). A second signal stops at once.
+    """
+    import logging
+
+    from judge_service.service import ConfigError, build_service, check_settings, close_service, run_worker
+
+    settings = get_settings()
+    try:
+        check_settings(settings)
+        if settings.executor != "queue":
+            raise ConfigError(
+                "`judge-service worker` needs JUDGE_EXECUTOR=queue (with a PostgreSQL JUDGE_DATABASE_URL)"
+            )
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        service = await build_service(settings, "worker")
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        assert main_task is not None
+
+        def on_signal() -> None:
+            if stop.is_set():
+                main_task.cancel()  # second signal: no more draining
+                return
+            console.print("stopping: draining in-flight batches")
+            stop.set()
+            service.jobs.stopping.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            console.print(f"worker {service.jobs.owner} judging queue {settings.queue_name!r}")
+            await run_worker(service, stop)
+        finally:
+            await close_service(service)
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
 
 
 @db_app.command("upgrade")
@@ -262,7 +320,8 @@ def schedules_create(
     """Store a re-judge schedule; a running service picks it up on its next start or via the API."""
     from pydantic import ValidationError
 
-    from judge_service.api.routes.schedules import ScheduleSpec, schedule_view
+    from judge_service.api.routes.schedules import schedule_view
+    from judge_service.contract.schedules import ScheduleSpec
     from judge_service.jobs.scheduler import trigger_for
     from judge_service.store import repo
     from judge_service.store.models import Schedule
@@ -341,20 +400,21 @@ def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule i
 
 @schedules_app.command("run")
 def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
-    """Fire a schedule now in this process (needs the judge) and wait for its re-judge runs."""
-    from judge_service.api.app import build_context, close_context
-    from judge_service.jobs.scheduler import RejudgeScheduler
+    """Fire a schedule now and wait for its re-judge runs (judged here, or by the workers in queue mode)."""
+    from judge_service.jobs.scheduler import run_now
+    from judge_service.service import build_service, close_service, start_service
 
     async def fire() -> list[str]:
-        ctx = await build_context(get_settings())
+        service = await build_service(get_settings(), "cli")
         try:
-            run_ids = await RejudgeScheduler(ctx).run_now(schedule_id)
+            await start_service(service)
+            run_ids = await run_now(service.jobs, schedule_id)
             with console.status(f"re-judging ({len(run_ids)} run(s))"):
                 for run_id in run_ids:
-                    await ctx.executor.wait(run_id)
+                    await service.executor.wait_run(run_id)
             return run_ids
         finally:
-            await close_context(ctx)
+            await close_service(service)
 
     run_ids = asyncio.run(fire())
     console.print(f"re-judge runs done: {', '.join(run_ids) or 'none'} (see `judge-service report --consistency`)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,18 @@ class Settings(BaseSettings):
     bootstrap_key_file: Path | None = None
     rejudge_min_agreement: float = 0.8
     scheduler_enabled: bool = True
+    # Durable runs: who judges, in what units, and how lost work is found again.
+    executor: Literal["inprocess", "queue"] = "inprocess"
+    batch_size: int = Field(default=16, ge=1, le=512)  # judgments per unit of work
+    worker_batches: int = Field(default=4, ge=1)  # batches in flight per process
+    lease_s: float = Field(default=30.0, gt=0)  # a claim lives this long unless renewed
+    reaper_interval_s: float = Field(default=10.0, gt=0)
+    db_retry_window_s: float = Field(default=300.0, ge=0)  # how long a paid verdict waits for the database
+    spool_dir: Path = Field(default_factory=lambda: Path.cwd() / ".judge-spool")
+    spool_replay_s: float = Field(default=30.0, gt=0)
+    worker_drain_s: float = Field(default=60.0, ge=0)  # SIGTERM: finish in-flight batches this long
+    schedule_tick_s: int = Field(default=10, ge=1, le=60)  # queue mode: how often schedules are evaluated
+    queue_name: str = "judge"
 
     @field_validator("database_url")
     @classmethod

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import functools
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ import pytest
 
 from judge_service.api.app import create_app
 from judge_service.config import Settings
-from judge_service.jobs.context import ServiceContext
 from judge_service.judge_model.prepare import prepare
 from judge_service.judge_model.serve import VllmServer
+from judge_service.service import Service as AppService
 from judge_service.store import repo
 from tests.fake_judge import FakeJudgeServer, free_port
 
@@ -57,9 +58,12 @@ async def _pg_database() -> AsyncIterator[str]:
     name = f"judge_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
     try:
         yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
     finally:
+        # A fresh connection: a chaos test may have restarted PostgreSQL meanwhile.
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=30)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
@@ -106,6 +110,8 @@ def make_settings(database_url: str, base_url: str, model: str, **overrides: Any
         "concurrency": 8,
         "rubrics_dir": ROOT / "rubrics",
         "prompts_dir": ROOT / "prompts",
+        # Never the checkout's own spool: a test's leftovers must not be replayed by another test.
+        "spool_dir": Path(tempfile.mkdtemp(prefix="judge-spool-")),
     }
     values.update(overrides)
     return Settings(**values)
@@ -116,7 +122,7 @@ class Service:
     """A running app and keys of each scope."""
 
     http: httpx.AsyncClient
-    ctx: ServiceContext
+    ctx: AppService
     settings: Settings
     keys: dict[str, str]
 
@@ -129,7 +135,7 @@ async def start_service(settings: Settings) -> AsyncIterator[Service]:
     """Run the app's lifespan and give an HTTP client bound to it."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        ctx: ServiceContext = app.state.ctx
+        ctx: AppService = app.state.ctx
         keys = {}
         async with ctx.sessions() as session, session.begin():
             for scope in ("submit", "read", "admin"):

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import re
 import socket
 import threading
@@ -40,6 +41,10 @@ class FakeJudgeState:
     dtype: str | None = None  # reported on /server_info like vLLM's dev mode; None: no such endpoint
     in_flight: int = 0
     peak_in_flight: int = 0
+    keep_requests: bool = True  # a long benchmark does not keep every request body
+    # Chaos: a seeded share of chat calls fails with HTTP 500 (see `FakeJudgeServer.seed`).
+    fail_rate: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
 
 
 def _answer_block(text: str, slot: str) -> str:
@@ -117,8 +122,11 @@ def build_app(state: FakeJudgeState) -> FastAPI:
     async def chat(request: Request) -> Any:
         body = await request.json()
         state.calls += 1
-        state.requests.append(body)
+        if state.keep_requests:
+            state.requests.append(body)
         mode = state.faults.pop(0) if state.faults else state.mode
+        if state.fail_rate and state.rng.random() < state.fail_rate:
+            mode = "error500"
         state.in_flight += 1
         state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
         try:
@@ -201,3 +209,35 @@ class FakeJudgeServer:
         for name in ("model", "mode", "faults", "max_model_len", "calls", "requests", "delay_s", "capacity"):
             setattr(self.state, name, getattr(fresh, name))
         self.state.backend_version, self.state.dtype, self.state.peak_in_flight = fresh.backend_version, None, 0
+        self.state.fail_rate = 0.0
+        self.seed(0)
+
+    def seed(self, seed: int) -> None:
+        """Restart the failure draws from `seed` (the same seed fails the same calls)."""
+        self.state.rng = random.Random(seed)
+
+
+def main() -> None:
+    """Serve one fake judge in its own process (benchmarks: replicas that do not share a GIL).
+
+    `python -m tests.fake_judge --port P [--capacity N] [--delay S]`; `GET /stats` reports its counters.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--capacity", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    state = FakeJudgeState(capacity=args.capacity, delay_s=args.delay, keep_requests=False)
+    app = build_app(state)
+
+    @app.get("/stats")
+    async def stats() -> dict[str, int]:
+        return {"calls": state.calls, "peak_in_flight": state.peak_in_flight}
+
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -202,7 +202,7 @@ async def test_large_batch_goes_async(service: Service) -> None:
     items = pair_items(service.settings.sync_max_items + 1)
     reply = await service.http.post("/judge/pairwise", json=pairwise_body(items), headers=service.auth("submit"))
     assert reply.status_code == 202
-    await service.ctx.executor.wait(reply.json()["run_id"])
+    await service.ctx.executor.wait_run(reply.json()["run_id"])
     assert await count(service, Judgment) == 2 * len(items)
 
 

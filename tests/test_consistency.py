@@ -53,7 +53,7 @@ async def test_consistency_report(service: Service, fake_judge: FakeJudgeServer)
 
 async def wait_runs(svc: Service, run_ids: list[str]) -> None:
     for run_id in run_ids:
-        await svc.ctx.executor.wait(run_id)
+        await svc.ctx.executor.wait_run(run_id)
 
 
 async def test_schedule_fires_rejudges_and_alerts(service: Service, fake_judge: FakeJudgeServer) -> None:

@@ -94,7 +94,7 @@ async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vl
         schedule = (await svc.http.post("/schedules", json=spec, headers=svc.auth("admin"))).json()
         fired = (await svc.http.post(f"/schedules/{schedule['id']}/run", headers=svc.auth("admin"))).json()
         for run_id in fired["run_ids"]:
-            await svc.ctx.executor.wait(run_id)
+            await svc.ctx.executor.wait_run(run_id)
         history = (await svc.http.get("/reports/rejudge", params={"experiment": "exp-1"}, headers=read)).json()
         [rerun] = history["runs"]
         assert rerun["status"] == "done" and rerun["sampled_pairs"] == 3 and rerun["fingerprint_changed"] is False

@@ -125,3 +125,20 @@ async def test_unreachable_judge_is_503(tmp_path: Path) -> None:
         reply = await svc.http.post("/judge/pairwise", json=pairwise_body(pair_items(1)), headers=svc.auth("submit"))
         assert reply.status_code == 503 and "unreachable" in reply.json()["detail"][0]["msg"]
         assert (await svc.http.get("/healthz")).json()["judge"]["ok"] is False
+
+
+async def test_async_pair_too_long_fails_with_the_reason(sqlite_service: Service, fake_judge: FakeJudgeServer) -> None:
+    """Accepted without counting tokens; the batch counts them and fails the pair visibly."""
+    items = pair_items(2)
+    items[1]["base_output"] = "word " * 3500  # about 4,400 tokens to the fake's tokenizer
+    body = pairwise_body(items, **{"async": True})
+    reply = await sqlite_service.http.post("/judge/pairwise", json=body, headers=sqlite_service.auth("submit"))
+    assert reply.status_code == 202
+    await sqlite_service.ctx.executor.wait_run(reply.json()["run_id"])
+    run = (await sqlite_service.http.get(f"/runs/{reply.json()['run_id']}", headers=sqlite_service.auth("read"))).json()
+    assert run["counts"] == {"done": 2, "failed": 2, "pending": 0}
+    long_item = next(i for i in run["items"] if i["id"] == "p1")
+    assert len(long_item["failed"]) == 2 and all(
+        "exceeds the judge context of 4096 tokens" in f["failure_reason"] for f in long_item["failed"]
+    )
+    assert fake_judge.state.calls == 2  # the long pair never reached the judge

@@ -155,7 +155,7 @@ async def test_failing_replica_is_ejected_and_run_completes_on_the_others(
             await asyncio.sleep(0.01)
         failing.state.mode = "error500"
         calls_when_broken = failing.state.calls
-        await svc.ctx.executor.wait(run_id)
+        await svc.ctx.executor.wait_run(run_id)
         run = (await svc.http.get(f"/runs/{run_id}", headers=svc.auth("read"))).json()
         assert run["status"] == "done" and run["counts"] == {"done": 80, "failed": 0, "pending": 0}
         # Only the calls already routed to it when it broke met the failure; then it was out.
@@ -241,7 +241,7 @@ async def test_all_replicas_down_fail_judgments_with_reasons(tmp_path: Path, rep
         while sum(s.state.calls for s in servers) < 2:  # noqa: ASYNC110 - waiting for the fakes' counters
             await asyncio.sleep(0.01)
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in servers))
-        await svc.ctx.executor.wait(run_id)
+        await svc.ctx.executor.wait_run(run_id)
         run = (await svc.http.get(f"/runs/{run_id}", headers=svc.auth("read"))).json()
         counts = run["counts"]
         assert run["status"] == "done" and counts["pending"] == 0 and counts["done"] + counts["failed"] == 12

@@ -1,9 +1,10 @@
-"""A run interrupted by a stop resumes on the next start."""
+"""A run interrupted by a stop is finished by the next process, through the reaper, with no resume step."""
 
 from __future__ import annotations
 
-from judge_service.api.schemas import PairwiseRequest
+from judge_service.contract.judging import PairwiseRequest
 from judge_service.jobs.submit import submit
+from judge_service.service import build_service, close_service
 from judge_service.store import repo
 from judge_service.store.models import Run
 from tests.conftest import make_settings, pair_items, pairwise_body, start_service
@@ -11,14 +12,15 @@ from tests.fake_judge import FakeJudgeServer
 
 
 async def test_pending_run_resumes_after_restart(database_url: str, fake_judge: FakeJudgeServer) -> None:
-    settings = make_settings(database_url, fake_judge.base_url, "fake-judge")
+    settings = make_settings(database_url, fake_judge.base_url, "fake-judge", reaper_interval_s=0.2)
     request = PairwiseRequest.model_validate(pairwise_body(pair_items(3), **{"async": True}))
-    async for svc in start_service(settings):
-        # Stored and acknowledged, but the process "stops" before any judge call.
-        submitted = await submit(svc.ctx, request, "key1", None)
+    # Stored and acknowledged by a process that stops before it judges anything.
+    first = await build_service(settings, "api")
+    submitted = await submit(first.jobs, request, "key1", None)
+    await close_service(first)
     assert fake_judge.state.calls == 0
     async for svc in start_service(settings):
-        await svc.ctx.executor.wait(submitted.run_id)
+        await svc.ctx.executor.wait_run(submitted.run_id)
         async with svc.ctx.sessions() as session:
             run = await session.get(Run, submitted.run_id)
             assert run is not None and run.status == "done"
@@ -31,12 +33,13 @@ async def test_resumed_run_waits_for_judge_then_refuses_another_judge(
 ) -> None:
     settings = make_settings(database_url, fake_judge.base_url, "fake-judge")
     request = PairwiseRequest.model_validate(pairwise_body(pair_items(1), **{"async": True}))
-    async for svc in start_service(settings):
-        submitted = await submit(svc.ctx, request, "key1", None)
+    first = await build_service(settings, "api")
+    submitted = await submit(first.jobs, request, "key1", None)
+    await close_service(first)
     # Same model id, but different decoding parameters: a different judge fingerprint.
-    changed = make_settings(database_url, fake_judge.base_url, "fake-judge", temperature=0.7)
+    changed = make_settings(database_url, fake_judge.base_url, "fake-judge", temperature=0.7, reaper_interval_s=0.2)
     async for svc in start_service(changed):
-        await svc.ctx.executor.wait(submitted.run_id)
+        await svc.ctx.executor.wait_run(submitted.run_id)
         async with svc.ctx.sessions() as session:
             run = await session.get(Run, submitted.run_id)
             assert (

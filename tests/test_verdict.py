@@ -111,3 +111,36 @@ def test_judgment_key_and_seeds() -> None:
         assert judgment_key(**{**base, field: value}) != key  # type: ignore[arg-type]
     assert judgment_key(**base, purpose="rejudge", scope="run-1") != key  # type: ignore[arg-type]
     assert [seed_for(7, r) for r in range(3)] == [7, 8, 9]
+
+
+def test_judgment_key_text_is_the_sorted_json_it_always_was() -> None:
+    import hashlib
+    import json
+
+    from judge_service.engine.keys import judgment_key
+
+    for scope in ("", "6f1c-run", 'odd "scope" \\ ü'):
+        parts = {
+            "pair": 42,
+            "rubric": "r" * 64,
+            "judge": "f" * 64,
+            "mode": "fast",
+            "order": "ft_first",
+            "repeat": 3,
+            "purpose": "rejudge",
+            "scope": scope,
+        }
+        expected = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        assert (
+            judgment_key(
+                pair_id=42,
+                rubric_hash="r" * 64,
+                fingerprint_hash="f" * 64,
+                mode="fast",
+                order="ft_first",
+                repeat=3,
+                purpose="rejudge",
+                scope=scope,
+            )
+            == expected
+        )

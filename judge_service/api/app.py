@@ -1,4 +1,4 @@
-"""FastAPI application: start-up (migrations, rubric check, resume runs), error mapping, routers."""
+"""FastAPI application: its lifespan builds the service (`judge_service/service.py`), error mapping, routers."""
 
 from __future__ import annotations
 
@@ -12,51 +12,17 @@ from sqlalchemy import func, select
 
 from judge_service.api.routes import dashboard, experiments, health, judge, labels, reports, rubrics, schedules
 from judge_service.config import Settings, get_settings
-from judge_service.engine.client import JudgeClient
-from judge_service.jobs.context import ServiceContext
-from judge_service.jobs.rejudge import evaluate_rejudge
-from judge_service.jobs.runner import RunExecutor
-from judge_service.jobs.scheduler import RejudgeScheduler
 from judge_service.jobs.submit import SubmitError
 from judge_service.reports.winrate import ReportError
-from judge_service.rubrics.registry import RubricError, RubricRegistry
-from judge_service.store import db, repo
+from judge_service.rubrics.registry import RubricError
+from judge_service.service import Service, build_service, close_service, start_service
+from judge_service.store import repo
 from judge_service.store.models import ApiKey
 
 log = logging.getLogger("judge_service")
 
 
-async def build_context(settings: Settings, migrate: bool = True) -> ServiceContext:
-    """Open the database (migrating it), load and check rubrics, connect the judge client."""
-    if migrate:
-        await db.upgrade_async(settings.database_url)
-    engine = db.create_engine(settings.database_url)
-    sessions = db.session_factory(engine)
-    registry = RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir)
-    async with sessions() as session:
-        for problem in registry.check_recorded(await repo.recorded_rubric_hashes(session)):
-            log.error(problem)
-    client = JudgeClient(settings)
-    executor = RunExecutor(sessions, client, settings.store_messages)
-    ctx = ServiceContext(settings, engine, sessions, registry, client, executor)
-
-    async def on_run_done(run_id: str, counts: dict[str, int]) -> None:
-        await evaluate_rejudge(ctx, run_id, counts)
-
-    executor.on_run_done = on_run_done
-    return ctx
-
-
-async def close_context(ctx: ServiceContext) -> None:
-    """Stop background work and close connections."""
-    if ctx.scheduler is not None:
-        ctx.scheduler.shutdown()
-    await ctx.executor.shutdown()
-    await ctx.client.aclose()
-    await ctx.engine.dispose()
-
-
-async def bootstrap_key(ctx: ServiceContext) -> str | None:
+async def bootstrap_key(ctx: Service) -> str | None:
     """On first run (no keys at all) create an admin key, print it once, and return it."""
     async with ctx.sessions() as session, session.begin():
         if (await session.execute(select(func.count()).select_from(ApiKey))).scalar_one():
@@ -77,19 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = await build_context(settings)
+        ctx = await build_service(settings, "api")
         app.state.ctx = ctx
-        await bootstrap_key(ctx)
-        if settings.scheduler_enabled:
-            ctx.scheduler = RejudgeScheduler(ctx)
-            await ctx.scheduler.start()
-        resumed = await ctx.executor.resume_all()
-        if resumed:
-            log.info("resuming %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
         try:
+            await bootstrap_key(ctx)
+            # Interrupted runs need no resume step: their batches' leases run out and the reaper
+            # (here, or in the workers) queues them again.
+            await start_service(ctx)
             yield
         finally:
-            await close_context(ctx)
+            await close_service(ctx)
 
     app = FastAPI(
         title="judge-service",

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the service context, database sessions and scoped bearer-key auth."""
+"""FastAPI dependencies: the service, database sessions and scoped bearer-key auth."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service import auth
-from judge_service.jobs.context import ServiceContext
+from judge_service.service import Service
 from judge_service.store import repo
 
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_context(request: Request) -> ServiceContext:
-    """The process-wide service context built at start-up."""
-    ctx: ServiceContext = request.app.state.ctx
+def get_context(request: Request) -> Service:
+    """The process-wide service built at start-up."""
+    ctx: Service = request.app.state.ctx
     return ctx
 
 
-Context = Annotated[ServiceContext, Depends(get_context)]
+Context = Annotated[Service, Depends(get_context)]
 
 
 async def get_session(ctx: Context) -> AsyncIterator[AsyncSession]:

@@ -22,17 +22,16 @@ def judgment_key(
     `scope` separates judgments that must not be shared, e.g. the run id of a re-judge run;
     original judgments use "" so a re-sent pair maps onto the judgments it already has.
     """
-    parts = {
-        "pair": pair_id,
-        "rubric": rubric_hash,
-        "judge": fingerprint_hash,
-        "mode": mode,
-        "order": order,
-        "repeat": repeat,
-        "purpose": purpose,
-        "scope": scope,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    # Exactly the text of json.dumps(parts, sort_keys=True), written out: submissions build tens of
+    # thousands of keys, and stored keys must never change.
+    text = (
+        f'{{"judge": {_s(fingerprint_hash)}, "mode": {_s(mode)}, "order": {_s(order)}, "pair": {int(pair_id)}, '
+        f'"purpose": {_s(purpose)}, "repeat": {int(repeat)}, "rubric": {_s(rubric_hash)}, "scope": {_s(scope)}}}'
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_s = json.encoder.encode_basestring_ascii  # how json.dumps writes a string
 
 
 def seed_for(base_seed: int, repeat: int) -> int:

@@ -164,8 +164,11 @@ class ReplicaPool:
                 due += [r for r in self.replicas if r.state == "ejected" and r not in due]
             if not due:
                 return
+            started = time.monotonic()
             outcomes = await asyncio.gather(*(self._probe(r) for r in due), return_exceptions=True)
             for replica, outcome in zip(due, outcomes, strict=True):
+                if replica.state == "ejected" and replica.ejected_until - self.cooldown_s >= started:
+                    continue  # a call failed on it while it was being probed: the ejection stands
                 replica.checked_at = time.monotonic()
                 if isinstance(outcome, ReplicaRefusedError):
                     replica.state, replica.reason, replica.info = "refused", str(outcome), None

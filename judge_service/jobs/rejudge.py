@@ -1,32 +1,26 @@
 """Re-judge a sample of stored pairs with the pinned judge and the original rubric version.
 
 Re-judge judgments carry `purpose=rejudge` and their run id in the key, so they never mix into
-the original win rate; each run is its own result set. When a run finishes, it is compared with
-the original verdicts on the same sample, and drift raises an alert.
+the original win rate; each run is its own result set. When a run closes, `jobs/drift.py`
+compares it with the original verdicts on the same sample, and drift raises an alert.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import uuid
 
 import numpy as np
-from prometheus_client import Counter
 from sqlalchemy import select
 
 from judge_service.engine.client import JudgeUnavailableError
-from judge_service.jobs.context import ServiceContext
-from judge_service.jobs.submit import JudgingPlan, SubmitError, judgment_rows
+from judge_service.jobs.context import JobContext
+from judge_service.jobs.runs import JudgingPlan, RunRequest, create_run, start_run
+from judge_service.jobs.submit import SubmitError
 from judge_service.rubrics.render import ORDERS
 from judge_service.store import repo
 from judge_service.store.aggregate import find_result_set
-from judge_service.store.models import Alert, Experiment, Judgment, Pair, PairResult, RubricVersionRow, Run
-from judge_service.store.results import SetKey, result_set_id
-
-log = logging.getLogger(__name__)
-ALERTS = Counter("judge_rejudge_alerts", "Re-judge runs that raised an alert", ["experiment", "kind"])
-REJUDGE_RUNS = Counter("judge_rejudge_runs", "Re-judge runs finished", ["experiment"])
+from judge_service.store.models import Experiment, Judgment, Pair, PairResult, RubricVersionRow, utcnow
 
 
 def sample_pairs(pair_ids: list[int], size: int | None, fraction: float | None, seed: int) -> list[int]:
@@ -39,7 +33,7 @@ def sample_pairs(pair_ids: list[int], size: int | None, fraction: float | None, 
 
 
 async def start_rejudge(
-    ctx: ServiceContext,
+    ctx: JobContext,
     experiment: Experiment,
     *,
     rubric: str | None = None,
@@ -82,60 +76,32 @@ async def start_rejudge(
         fingerprint = await ctx.client.fingerprint()
     except JudgeUnavailableError as exc:
         raise SubmitError(503, ["judge"], str(exc)) from exc
+    owner, lease = ctx.executor.new_batch_claim(utcnow())
     async with ctx.sessions() as session, session.begin():
         fp_row = await repo.record_fingerprint(session, fingerprint)
-        session.add(
-            Run(
-                id=run_id,
+        new_run = await create_run(
+            session,
+            RunRequest(
                 experiment_id=experiment.id,
-                rubric_version_id=rubric_row.id,
-                fingerprint_id=fp_row.id,
-                purpose="rejudge",
-                mode=original.mode,
-                options={"original_result_set": original.id, "schedule_id": schedule_id, "sample": len(sample)},
                 pair_ids=sample,
-            )
+                plan=JudgingPlan(
+                    rubric_hash=rubric_row.content_hash,
+                    fingerprint_hash=fingerprint.hash,
+                    rubric_version_id=rubric_row.id,
+                    fingerprint_id=fp_row.id,
+                    mode=original.mode,
+                    orders=orders,
+                    repeats=1,
+                    base_seed=ctx.settings.seed,
+                    purpose="rejudge",
+                    scope=run_id,
+                ),
+                options={"original_result_set": original.id, "schedule_id": schedule_id, "sample": len(sample)},
+                batch_size=ctx.settings.batch_size,
+                run_id=run_id,
+                batch_owner=owner,
+                batch_lease=lease,
+            ),
         )
-        await session.flush()
-        plan = JudgingPlan(
-            rubric_hash=rubric_row.content_hash,
-            fingerprint_hash=fingerprint.hash,
-            rubric_version_id=rubric_row.id,
-            fingerprint_id=fp_row.id,
-            mode=original.mode,
-            orders=orders,
-            repeats=1,
-            base_seed=ctx.settings.seed,
-            purpose="rejudge",
-            scope=run_id,
-        )
-        await repo.ensure_judgments(session, run_id, judgment_rows(sample, plan), retry_failed=False)
-        key = SetKey(
-            experiment.id,
-            rubric_version_id=rubric_row.id,
-            fingerprint_id=fp_row.id,
-            mode=original.mode,
-            purpose="rejudge",
-            scope=run_id,
-        )
-        await result_set_id(session, key)
-    ctx.executor.start(run_id)
+    await start_run(ctx, new_run)
     return run_id
-
-
-async def evaluate_rejudge(ctx: ServiceContext, run_id: str, counts: dict[str, int]) -> None:
-    """Compare a finished re-judge run with the original verdicts; record and count alerts."""
-    from judge_service.reports.rejudge import rejudge_summary
-
-    async with ctx.sessions() as session, session.begin():
-        run = await session.get(Run, run_id)
-        if run is None or run.purpose != "rejudge":
-            return
-        experiment = await session.get(Experiment, run.experiment_id)
-        assert experiment is not None
-        summary = await rejudge_summary(session, run, ctx.settings.rejudge_min_agreement)
-        REJUDGE_RUNS.labels(experiment.name).inc()
-        for kind, message in summary["alerts"]:
-            session.add(Alert(experiment_id=experiment.id, run_id=run_id, kind=kind, message=message))
-            ALERTS.labels(experiment.name, kind).inc()
-            log.warning("re-judge alert for %s (run %s): %s", experiment.name, run_id, message)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.api.schemas import ItemResult, RunCounts, RunResult, Verdict
+from judge_service.contract.judging import ItemResult, RunCounts, RunResult, Verdict
 from judge_service.stats.pairs import JudgmentPoint, summarize_pair
 from judge_service.store import repo
-from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow, Run
+from judge_service.store.models import (
+    Experiment,
+    JudgeFingerprint,
+    Judgment,
+    Pair,
+    RubricVersionRow,
+    Run,
+    RunJudgment,
+    utcnow,
+)
 
 
 def verdict_of(judgment: Judgment) -> Verdict:
@@ -58,6 +67,23 @@ def item_result(external_id: str, judgments: Iterable[Judgment]) -> ItemResult:
     )
 
 
+async def live_status(session: AsyncSession, run: Run) -> str:
+    """done or failed as stored; otherwise running only while some process holds a live claim on it.
+
+    A run whose work nobody holds is "queued" (waiting for a worker, or for the reaper to notice
+    that its worker died), never "running".
+    """
+    if run.status not in ("pending", "running"):
+        return run.status
+    working = await session.execute(
+        select(func.count())
+        .select_from(Judgment)
+        .join(RunJudgment, RunJudgment.judgment_id == Judgment.id)
+        .where(RunJudgment.run_id == run.id, Judgment.status == "running", Judgment.lease_until > utcnow())
+    )
+    return "running" if working.scalar_one() else "queued"
+
+
 async def run_result(session: AsyncSession, run: Run, offset: int = 0, limit: int | None = None) -> RunResult:
     """Status, counts and, once the run is done, its per-item results (paged by offset/limit)."""
     experiment = await session.get(Experiment, run.experiment_id)
@@ -67,7 +93,7 @@ async def run_result(session: AsyncSession, run: Run, offset: int = 0, limit: in
     counts = await repo.run_counts(session, run.id)
     result = RunResult(
         run_id=run.id,
-        status=run.status,
+        status=await live_status(session, run),
         experiment=experiment.name,
         rubric=f"{rubric.name}@v{rubric.version}",
         judge={

@@ -1,28 +1,33 @@
-"""Scheduled re-judging: APScheduler fires the schedules stored in SQL, inside the service process.
+"""Scheduled re-judging of the schedules stored in SQL.
 
-Several replicas may run the same schedules; each firing is claimed by inserting its
-(schedule, fire time) key, so exactly one replica re-judges per firing.
+`inprocess`: APScheduler fires them inside every API process. `queue`: a procrastinate periodic
+task asks `due_firings` which firings are due and defers one job per firing. Either way `fire`
+claims the firing by inserting its (schedule, fire time) key, so exactly one process re-judges
+per firing, and starts the re-judge runs through the one `create_run`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from croniter import croniter
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from judge_service.jobs.context import ServiceContext
+from judge_service.jobs.context import JobContext
 from judge_service.jobs.rejudge import start_rejudge
 from judge_service.jobs.submit import SubmitError
 from judge_service.store import repo
 from judge_service.store.models import Schedule, ScheduleFire, utcnow
 
 log = logging.getLogger(__name__)
+MISFIRE_GRACE_S = 300
 
 
 def trigger_for(schedule: Schedule) -> CronTrigger | IntervalTrigger:
@@ -54,7 +59,7 @@ def firing_key(schedule: Schedule, now: datetime) -> str:
 class RejudgeScheduler:
     """Keeps APScheduler's jobs in step with the `schedules` table."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.scheduler = AsyncIOScheduler(timezone=UTC)
 
@@ -74,7 +79,7 @@ class RejudgeScheduler:
     def add(self, schedule: Schedule) -> None:
         """(Re)register one schedule."""
         self.scheduler.add_job(
-            self.fire,
+            self._fire,
             trigger_for(schedule),
             args=[schedule.id],
             id=str(schedule.id),
@@ -89,55 +94,94 @@ class RejudgeScheduler:
         if self.scheduler.get_job(str(schedule_id)):
             self.scheduler.remove_job(str(schedule_id))
 
-    async def fire(self, schedule_id: int, fire_key: str | None = None) -> list[str]:
-        """Claim this firing, then start one re-judge run per experiment; returns the run ids."""
-        if fire_key is None:
-            async with self.ctx.sessions() as session:
-                schedule = await session.get(Schedule, schedule_id)
-            if schedule is None:
-                return []
-            fire_key = firing_key(schedule, datetime.now(UTC))
-        key = fire_key
+    async def _fire(self, schedule_id: int) -> list[str]:
         try:
-            async with self.ctx.sessions() as session, session.begin():
-                session.add(ScheduleFire(schedule_id=schedule_id, fire_key=key))
-        except IntegrityError:
-            log.info("schedule %s firing %s already claimed by another replica", schedule_id, key)
+            return await fire(self.ctx, schedule_id)
+        except Exception:  # a lost database must not kill the scheduler: the next firing tries again
+            log.exception("schedule %s could not fire", schedule_id)
             return []
-        async with self.ctx.sessions() as session:
+
+    async def run_now(self, schedule_id: int) -> list[str]:
+        """Fire a schedule immediately."""
+        return await run_now(self.ctx, schedule_id)
+
+
+async def fire(ctx: JobContext, schedule_id: int, fire_key: str | None = None) -> list[str]:
+    """Claim this firing, then start one re-judge run per experiment; returns the run ids."""
+    if fire_key is None:
+        async with ctx.sessions() as session:
             schedule = await session.get(Schedule, schedule_id)
         if schedule is None:
             return []
-        run_ids = []
-        for ref in schedule.experiments:
-            async with self.ctx.sessions() as session:
-                experiment = await repo.get_experiment(session, str(ref))
-            if experiment is None:
-                log.error("schedule %s: no experiment %r", schedule.name, ref)
-                continue
-            try:
-                run_ids.append(
-                    await start_rejudge(
-                        self.ctx,
-                        experiment,
-                        rubric=schedule.rubric,
-                        sample_size=schedule.sample_size,
-                        sample_fraction=schedule.sample_fraction,
-                        schedule_id=schedule.id,
-                    )
+        fire_key = firing_key(schedule, datetime.now(UTC))
+    key = fire_key
+    try:
+        async with ctx.sessions() as session, session.begin():
+            session.add(ScheduleFire(schedule_id=schedule_id, fire_key=key))
+    except IntegrityError:
+        log.info("schedule %s firing %s already claimed by another replica", schedule_id, key)
+        return []
+    async with ctx.sessions() as session:
+        schedule = await session.get(Schedule, schedule_id)
+    if schedule is None:
+        return []
+    run_ids = []
+    for ref in schedule.experiments:
+        async with ctx.sessions() as session:
+            experiment = await repo.get_experiment(session, str(ref))
+        if experiment is None:
+            log.error("schedule %s: no experiment %r", schedule.name, ref)
+            continue
+        try:
+            run_ids.append(
+                await start_rejudge(
+                    ctx,
+                    experiment,
+                    rubric=schedule.rubric,
+                    sample_size=schedule.sample_size,
+                    sample_fraction=schedule.sample_fraction,
+                    schedule_id=schedule.id,
                 )
-            except SubmitError as exc:
-                log.error("schedule %s: cannot re-judge %s: %s", schedule.name, experiment.name, exc.message)
-        # Plain UPDATEs: the schedule may have been deleted meanwhile, which is fine.
-        async with self.ctx.sessions() as session, session.begin():
-            await session.execute(
-                update(ScheduleFire)
-                .where(ScheduleFire.schedule_id == schedule_id, ScheduleFire.fire_key == key)
-                .values(run_ids=run_ids)
             )
-            await session.execute(update(Schedule).where(Schedule.id == schedule_id).values(last_fired_at=utcnow()))
-        return run_ids
+        except SubmitError as exc:
+            log.error("schedule %s: cannot re-judge %s: %s", schedule.name, experiment.name, exc.message)
+    # Plain UPDATEs: the schedule may have been deleted meanwhile, which is fine.
+    async with ctx.sessions() as session, session.begin():
+        await session.execute(
+            update(ScheduleFire)
+            .where(ScheduleFire.schedule_id == schedule_id, ScheduleFire.fire_key == key)
+            .values(run_ids=run_ids)
+        )
+        await session.execute(update(Schedule).where(Schedule.id == schedule_id).values(last_fired_at=utcnow()))
+    return run_ids
 
-    async def run_now(self, schedule_id: int) -> list[str]:
-        """Fire a schedule immediately (a manual firing has its own key)."""
-        return await self.fire(schedule_id, f"manual-{uuid.uuid4().hex[:12]}")
+
+async def run_now(ctx: JobContext, schedule_id: int) -> list[str]:
+    """Fire a schedule immediately (a manual firing has its own key)."""
+    return await fire(ctx, schedule_id, f"manual-{uuid.uuid4().hex[:12]}")
+
+
+def last_fire_time(schedule: Schedule, now: datetime) -> datetime | None:
+    """The latest moment at or before `now` the schedule was due (None before its first tick)."""
+    if schedule.cron:
+        # APScheduler's cron and croniter agree on five-field crontab lines (UTC here).
+        previous: datetime = croniter(schedule.cron, now.astimezone(UTC)).get_prev(datetime)
+        return previous.replace(tzinfo=UTC)
+    assert schedule.interval_seconds
+    ticks = math.floor((now - _created(schedule)).total_seconds() / schedule.interval_seconds)
+    return None if ticks < 1 else _created(schedule) + timedelta(seconds=ticks * schedule.interval_seconds)
+
+
+async def due_firings(ctx: JobContext, now: datetime) -> list[tuple[int, str]]:
+    """(schedule id, firing key) of every enabled schedule due now and not fired yet (queue mode)."""
+    async with ctx.sessions() as session:
+        schedules = list((await session.execute(select(Schedule).where(Schedule.enabled))).scalars())
+        due: list[tuple[int, str]] = []
+        for schedule in schedules:
+            at = last_fire_time(schedule, now)
+            if at is None or at < _created(schedule) or (now - at).total_seconds() > MISFIRE_GRACE_S:
+                continue
+            key = firing_key(schedule, at)
+            if await session.get(ScheduleFire, (schedule.id, key)) is None:
+                due.append((schedule.id, key))
+        return due

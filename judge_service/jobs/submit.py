@@ -1,25 +1,32 @@
-"""Accept a pairwise submission: validate everything first, then persist pairs, pending judgments and a run."""
+"""Accept a pairwise submission: validate everything first, then store pairs and a run in one transaction.
+
+Acceptance does no per-item work against the judge: an asynchronous submission of 10,000 pairs is
+bulk-inserted and answered at once, and prompt tokens are counted later, in the batches (a pair
+too long for the judge becomes a failed judgment with the reason). The synchronous path still
+counts them first, so a small request can be refused with a 422 naming the item.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from judge_service.api.schemas import PairwiseRequest
+from judge_service.contract.judging import PairwiseRequest
 from judge_service.engine.client import JudgeUnavailableError
-from judge_service.engine.keys import judgment_key, pair_content_hash, seed_for, texts_hash
-from judge_service.jobs.context import ServiceContext
+from judge_service.engine.keys import pair_content_hash, texts_hash
+from judge_service.jobs.context import JobContext
+from judge_service.jobs.runs import JudgingPlan, RunRequest, create_run, start_run
 from judge_service.rubrics.registry import RubricChangedError, RubricError, RubricVersion, UnknownRubricError
-from judge_service.rubrics.render import ORDERS, Order, render_pair
+from judge_service.rubrics.render import ORDERS, render_pair
 from judge_service.store import repo
-from judge_service.store.models import Run
-from judge_service.store.results import SetKey, result_set_id
+from judge_service.store.models import Run, utcnow
+
+_STARTING: set[asyncio.Task[None]] = set()  # strong references to runs being handed to the executor
 
 
 class SubmitError(Exception):
@@ -41,52 +48,6 @@ class Submitted:
     replayed: bool
 
 
-@dataclass(frozen=True)
-class JudgingPlan:
-    """What to judge each pair with: the pinned rubric and judge, mode, orders, repeats, purpose."""
-
-    rubric_hash: str
-    fingerprint_hash: str
-    rubric_version_id: int
-    fingerprint_id: int
-    mode: str
-    orders: tuple[Order, ...]
-    repeats: int
-    base_seed: int
-    purpose: str = "judge"
-    scope: str = ""
-
-
-def judgment_rows(pair_ids: list[int], plan: JudgingPlan) -> list[dict[str, Any]]:
-    """Pending judgment rows for every pair x repeat x order, keyed by `judgment_key`."""
-    return [
-        {
-            "key": judgment_key(
-                pair_id=pair_id,
-                rubric_hash=plan.rubric_hash,
-                fingerprint_hash=plan.fingerprint_hash,
-                mode=plan.mode,
-                order=order,
-                repeat=repeat,
-                purpose=plan.purpose,
-                scope=plan.scope,
-            ),
-            "pair_id": pair_id,
-            "rubric_version_id": plan.rubric_version_id,
-            "fingerprint_id": plan.fingerprint_id,
-            "purpose": plan.purpose,
-            "mode": plan.mode,
-            "order": order,
-            "repeat": repeat,
-            "seed": seed_for(plan.base_seed, repeat),
-            "status": "pending",
-        }
-        for pair_id in pair_ids
-        for repeat in range(plan.repeats)
-        for order in plan.orders
-    ]
-
-
 def tag_texts(tags: dict[str, Any]) -> dict[str, str | None]:
     """Tags are stored as text so filters and slices read the same on SQLite and PostgreSQL."""
     out: dict[str, str | None] = {}
@@ -103,11 +64,11 @@ def request_hash(request: PairwiseRequest) -> str:
     return hashlib.sha256(request.model_dump_json(by_alias=True).encode()).hexdigest()
 
 
-def _is_sync(ctx: ServiceContext, request: PairwiseRequest) -> bool:
+def _is_sync(ctx: JobContext, request: PairwiseRequest) -> bool:
     return not request.run_async and len(request.items) <= ctx.settings.sync_max_items
 
 
-def _validate_items(ctx: ServiceContext, request: PairwiseRequest) -> None:
+def _validate_items(ctx: JobContext, request: PairwiseRequest) -> None:
     limit = ctx.settings.max_text_chars
     if len(request.items) > ctx.settings.max_items:
         raise SubmitError(413, ["body", "items"], f"at most {ctx.settings.max_items} items per request")
@@ -128,7 +89,7 @@ def _validate_items(ctx: ServiceContext, request: PairwiseRequest) -> None:
                 )
 
 
-async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version: RubricVersion, max_len: int) -> None:
+async def _check_context(ctx: JobContext, request: PairwiseRequest, version: RubricVersion, max_len: int) -> None:
     """Refuse items whose rendered prompt plus the reply budget would not fit the judge's context."""
     reply_budget = ctx.settings.max_tokens if request.options.mode == "reasoned" else 4
     budget = max_len - reply_budget
@@ -158,9 +119,7 @@ async def _check_context(ctx: ServiceContext, request: PairwiseRequest, version:
             )
 
 
-async def submit(
-    ctx: ServiceContext, request: PairwiseRequest, key_scope: str, idempotency_key: str | None
-) -> Submitted:
+async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idempotency_key: str | None) -> Submitted:
     """Validate, then store pairs, pending judgments and a run in one transaction."""
     digest = request_hash(request)
     scoped_key = f"{key_scope}:{idempotency_key}" if idempotency_key else None
@@ -189,15 +148,18 @@ async def submit(
         info = await ctx.client.check()
     except JudgeUnavailableError as exc:
         raise SubmitError(503, ["judge"], str(exc)) from exc
-    if info.max_model_len:
+
+    synchronous = _is_sync(ctx, request)
+    if info.max_model_len and synchronous:
         try:
             await _check_context(ctx, request, version, info.max_model_len)
         except JudgeUnavailableError as exc:
             raise SubmitError(503, ["judge"], str(exc)) from exc
 
     spec = request.experiment
-    run_id = str(uuid.uuid4())
     orders = ORDERS if request.options.swap else ORDERS[:1]
+    now = utcnow()
+    owner, lease = ctx.executor.new_batch_claim(now)
     try:
         async with ctx.sessions() as session, session.begin():
             metadata = dict(spec.metadata)
@@ -234,7 +196,7 @@ async def submit(
                 }
                 for item in request.items
             ]
-            pairs, conflicts = await repo.upsert_pairs(session, experiment.id, rows)
+            pair_ids, conflicts = await repo.upsert_pair_ids(session, experiment.id, rows)
             if conflicts:
                 first = conflicts[0]
                 raise SubmitError(
@@ -243,39 +205,28 @@ async def submit(
                     f"pair {first.external_id!r} already exists in experiment {spec.name!r} with different texts; "
                     "stored pairs are immutable, send it under a new id",
                 )
-            session.add(
-                Run(
-                    id=run_id,
+            new_run = await create_run(
+                session,
+                RunRequest(
                     experiment_id=experiment.id,
-                    rubric_version_id=rubric_row.id,
-                    fingerprint_id=fp_row.id,
-                    purpose="judge",
-                    mode=request.options.mode,
+                    pair_ids=pair_ids,
+                    plan=JudgingPlan(
+                        rubric_hash=version.content_hash,
+                        fingerprint_hash=fingerprint.hash,
+                        rubric_version_id=rubric_row.id,
+                        fingerprint_id=fp_row.id,
+                        mode=request.options.mode,
+                        orders=orders,
+                        repeats=repeats,
+                        base_seed=ctx.settings.seed,
+                    ),
                     options=request.options.model_dump(),
-                    pair_ids=[p.id for p in pairs],
+                    batch_size=ctx.settings.batch_size,
+                    retry_failed=request.options.retry_failed,
                     idempotency_key=scoped_key,
                     request_hash=digest,
-                )
-            )
-            await session.flush()
-            judgments = judgment_rows(
-                [p.id for p in pairs],
-                JudgingPlan(
-                    rubric_hash=version.content_hash,
-                    fingerprint_hash=fingerprint.hash,
-                    rubric_version_id=rubric_row.id,
-                    fingerprint_id=fp_row.id,
-                    mode=request.options.mode,
-                    orders=orders,
-                    repeats=repeats,
-                    base_seed=ctx.settings.seed,
-                ),
-            )
-            await repo.ensure_judgments(session, run_id, judgments, request.options.retry_failed)
-            await result_set_id(
-                session,
-                SetKey(
-                    experiment.id, rubric_version_id=rubric_row.id, fingerprint_id=fp_row.id, mode=request.options.mode
+                    batch_owner=owner,
+                    batch_lease=lease,
                 ),
             )
     except IntegrityError as exc:
@@ -292,4 +243,12 @@ async def submit(
                     ) from exc
                 return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
         raise SubmitError(409, ["body"], f"conflicting concurrent write: {exc.orig}") from exc
-    return Submitted(run_id, _is_sync(ctx, request), replayed=False)
+    if synchronous:
+        await start_run(ctx, new_run)
+    else:
+        # The 202 does not wait for the queue: the batches are stored, and if this task is lost
+        # with the process, the reaper queues them after one lease.
+        task = asyncio.create_task(start_run(ctx, new_run), name=f"start-{new_run.run_id}")
+        _STARTING.add(task)
+        task.add_done_callback(_STARTING.discard)
+    return Submitted(new_run.run_id, synchronous, replayed=False)

@@ -147,6 +147,26 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class WorkBatch(Base):
+    """A unit of work: a few judgments of one run, queued, then judged under a short, renewed lease.
+
+    Written in the same transaction as its run, so no accepted judgment is ever without one. A
+    batch whose lease ran out, or whose queue entry is gone, is found by the reaper and queued again.
+    """
+
+    __tablename__ = "work_batches"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    judgment_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)  # queued | running | done
+    # The process holding it (queued in its memory or judging it); None while it waits in the job queue.
+    owner: Mapped[str | None] = mapped_column(String(120), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class RunJudgment(Base):
     """Which judgments a run asked for (a judgment may be shared by runs that re-sent a pair)."""
 
@@ -163,6 +183,7 @@ class Judgment(Base):
     __tablename__ = "judgments"
     __table_args__ = (
         Index("ix_judgments_report", "rubric_version_id", "fingerprint_id", "purpose", "status", "pair_id"),
+        Index("ix_judgments_claims", "status", "lease_until"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -193,6 +214,8 @@ class Judgment(Base):
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     # A process judging this row holds it ("running") until the lease ends; then anyone may retake it.
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The work batch holding the claim: its lease renewals renew this row's lease too.
+    claimed_by: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
 

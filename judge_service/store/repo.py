@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import yaml
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, func, literal_column, null, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,18 +33,48 @@ from judge_service.store.models import (
 
 
 async def insert_ignore(
-    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], keys: list[str]
-) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: concurrent or repeated submissions never duplicate rows."""
+    session: AsyncSession,
+    model: type[Base],
+    rows: Sequence[dict[str, Any]],
+    keys: list[str],
+    returning: Sequence[str] | None = None,
+    inline: dict[str, Any] | None = None,
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT DO NOTHING: concurrent or repeated submissions never duplicate rows.
+
+    `rows` use the model's attribute names. Returns the `returning` columns of the rows inserted
+    (rows that already existed return nothing). `inline` sets columns to the same SQL expression
+    in every row (compiled once, instead of running a Python default and a JSON encoder per row).
+    """
     if not rows:
-        return
+        return []
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Chunked to stay under both backends' bound-parameter limits.
-    chunk = max(1, 30000 // max(1, len(rows[0])))
-    for start in range(0, len(rows), chunk):
-        stmt = insert(model).values(list(rows[start : start + chunk])).on_conflict_do_nothing(index_elements=keys)
-        await session.execute(stmt)
+    # Core rows on the table (column names), as executemany parameters: compiled once, sent a thousand
+    # rows per statement ("insertmanyvalues", which RETURNING turns on for asyncpg too), no ORM bookkeeping.
+    names: dict[str, str] = {key: prop.columns[0].name for key, prop in sa_inspect(model).column_attrs.items()}
+    renames = {key: name for key, name in names.items() if key != name and key in rows[0]}
+    table = cast(Table, model.__table__)
+    wanted = [table.c[names[k]] for k in returning] if returning else list(table.primary_key.columns)
+    stmt = insert(table).values({names[k]: v for k, v in (inline or {}).items()})
+    stmt = stmt.on_conflict_do_nothing(index_elements=[names[k] for k in keys])
+    if returning or dialect == "postgresql":
+        stmt = stmt.returning(*wanted)  # type: ignore[assignment]
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start : start + 5000]
+        params = [_renamed(row, renames) for row in chunk] if renames else list(chunk)
+        result = await session.execute(stmt, params)
+        if returning:
+            found.extend(tuple(r) for r in result.all())
+    return found
+
+
+def _renamed(row: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    out = dict(row)
+    for key, name in renames.items():
+        out[name] = out.pop(key)
+    return out
 
 
 # -- experiments ---------------------------------------------------------------------------
@@ -190,18 +221,70 @@ async def upsert_pairs(
     return pairs, conflicts
 
 
+async def upsert_pair_ids(
+    session: AsyncSession, experiment_id: int, rows: list[dict[str, Any]]
+) -> tuple[list[int], list[PairConflict]]:
+    """Like `upsert_pairs`, but reads back only ids and hashes (a 10,000-pair submission stays fast)."""
+    now = utcnow()
+    await insert_ignore(
+        session,
+        Pair,
+        [{**r, "experiment_id": experiment_id, "created_at": now} for r in rows],
+        ["experiment_id", "external_id"],
+    )
+    ids = [r["external_id"] for r in rows]
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(ids), 5000):
+        result = await session.execute(
+            select(Pair.external_id, Pair.id, Pair.content_hash).where(
+                Pair.experiment_id == experiment_id, Pair.external_id.in_(ids[start : start + 5000])
+            )
+        )
+        found.update({external: (int(pid), digest) for external, pid, digest in result.all()})
+    conflicts = [
+        PairConflict(index, row["external_id"])
+        for index, row in enumerate(rows)
+        if found[row["external_id"]][1] != row["content_hash"]
+    ]
+    return [found[i][0] for i in ids], conflicts
+
+
+async def link_run(session: AsyncSession, run_id: str, judgment_ids: list[int]) -> None:
+    """Record which judgments a new run asked for (a fresh run id: nothing can conflict)."""
+    if session.get_bind().dialect.name == "postgresql" and judgment_ids:
+        # COPY, in this transaction: tens of thousands of rows in a few milliseconds.
+        raw = await (await session.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        records = [(run_id, judgment_id) for judgment_id in judgment_ids]
+        await driver.copy_records_to_table("run_judgments", records=records, columns=["run_id", "judgment_id"])
+        return
+    await insert_ignore(
+        session, RunJudgment, [{"run_id": run_id, "judgment_id": i} for i in judgment_ids], ["run_id", "judgment_id"]
+    )
+
+
 async def ensure_judgments(session: AsyncSession, run_id: str, rows: list[dict[str, Any]], retry_failed: bool) -> None:
     """Create the pending judgments a run needs (existing keys are reused) and link them to the run."""
     now = utcnow()
-    await insert_ignore(session, Judgment, [{**r, "run_id": run_id, "created_at": now} for r in rows], ["key"])
-    keys = [r["key"] for r in rows]
-    ids: list[int] = []
-    for start in range(0, len(keys), 5000):
-        result = await session.execute(select(Judgment.id).where(Judgment.key.in_(keys[start : start + 5000])))
-        ids.extend(result.scalars())
-    await insert_ignore(
-        session, RunJudgment, [{"run_id": run_id, "judgment_id": i} for i in ids], ["run_id", "judgment_id"]
+    inserted = await insert_ignore(
+        session,
+        Judgment,
+        [{**r, "run_id": run_id, "created_at": now} for r in rows],
+        ["key"],
+        returning=["key", "id"],
+        inline={"tags_base": literal_column("'[]'"), "tags_ft": literal_column("'[]'"), "messages": null()},
     )
+    by_key = {str(key): int(jid) for key, jid in inserted}
+    # Keys that existed already (re-sent pairs, a racing submission): look those up.
+    missing = [r["key"] for r in rows if r["key"] not in by_key]
+    for start in range(0, len(missing), 5000):
+        result = await session.execute(
+            select(Judgment.key, Judgment.id).where(Judgment.key.in_(missing[start : start + 5000]))
+        )
+        by_key.update({str(key): int(jid) for key, jid in result.all()})
+    ids = list(dict.fromkeys(by_key[r["key"]] for r in rows))
+    await link_run(session, run_id, ids)
     if retry_failed and ids:
         for start in range(0, len(ids), 5000):
             failed = await session.execute(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from judge_service.api.deps import Caller, Context, Session, require
-from judge_service.api.schemas import AcceptedRun, PairwiseRequest, RunResult
+from judge_service.contract.judging import AcceptedRun, PairwiseRequest, RunResult
 from judge_service.jobs.results import run_result
 from judge_service.jobs.submit import submit
 from judge_service.store.models import Run
@@ -28,14 +28,14 @@ async def judge_pairwise(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> RunResult | JSONResponse:
     """Judge Base/FT pairs per rubric dimension in both orders; small batches answer synchronously."""
-    submitted = await submit(ctx, body, f"key{caller.key_id}", idempotency_key)
+    submitted = await submit(ctx.jobs, body, f"key{caller.key_id}", idempotency_key)
     if not submitted.synchronous:
-        ctx.executor.start(submitted.run_id)
         accepted = AcceptedRun(
             run_id=submitted.run_id, status="accepted", status_url=f"/runs/{submitted.run_id}", items=len(body.items)
         )
         return JSONResponse(accepted.model_dump(), status_code=202)
-    await ctx.executor.wait(submitted.run_id)
+    # Whoever stores the last verdict closes the run: this process, a peer or a queue worker.
+    await ctx.executor.wait_run(submitted.run_id)
     async with ctx.sessions() as session:
         run = await session.get(Run, submitted.run_id)
         assert run is not None
@@ -50,7 +50,7 @@ async def get_run(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> RunResult:
-    """Status, counts done/failed/pending, and the per-item results once the run is done."""
+    """Status (queued, running, done, failed), counts done/failed/pending, and the per-item results once done."""
     run = await session.get(Run, run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")

@@ -1,41 +1,20 @@
-"""`/schedules`: scheduled re-judging of stored pairs (stored in SQL, fired by APScheduler)."""
+"""`/schedules`: scheduled re-judging of stored pairs (stored in SQL; fired by APScheduler or the job queue)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from judge_service.api.deps import Caller, Context, Session, require
-from judge_service.jobs.scheduler import trigger_for
+from judge_service.contract.schedules import ScheduleSpec
+from judge_service.jobs.scheduler import run_now, trigger_for
 from judge_service.store import repo
 from judge_service.store.models import Schedule, utcnow
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
-
-
-class ScheduleSpec(BaseModel):
-    """A recurring re-judge: experiments, sample, and a cron expression (UTC) or an interval."""
-
-    name: str = Field(min_length=1, max_length=200)
-    experiments: list[str] = Field(min_length=1)
-    rubric: str | None = Field(default=None, description="name or name@vN; default the newest used.")
-    sample_size: int | None = Field(default=None, ge=1)
-    sample_fraction: float | None = Field(default=None, gt=0, le=1)
-    cron: str | None = Field(default=None, description="Five-field cron expression in UTC, e.g. '0 3 * * *'.")
-    interval_seconds: int | None = Field(default=None, ge=1)
-    enabled: bool = True
-
-    @model_validator(mode="after")
-    def _one_timing(self) -> ScheduleSpec:
-        if (self.cron is None) == (self.interval_seconds is None):
-            raise ValueError("give exactly one of cron and interval_seconds")
-        if self.sample_size is not None and self.sample_fraction is not None:
-            raise ValueError("give at most one of sample_size and sample_fraction")
-        return self
 
 
 def schedule_view(s: Schedule) -> dict[str, Any]:
@@ -59,7 +38,7 @@ def schedule_view(s: Schedule) -> dict[str, Any]:
 async def create_schedule(
     spec: ScheduleSpec, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
 ) -> dict[str, Any]:
-    """Store a schedule and start firing it."""
+    """Store a schedule and start firing it (queue mode: the next schedule tick sees it)."""
     row = Schedule(**spec.model_dump(), created_at=utcnow())
     try:
         trigger_for(row)
@@ -107,6 +86,4 @@ async def run_schedule(
     async with ctx.sessions() as session:
         if await session.get(Schedule, schedule_id) is None:
             raise HTTPException(404, f"no schedule {schedule_id}")
-    if ctx.scheduler is None:
-        raise HTTPException(503, "the scheduler is disabled in this process (JUDGE_SCHEDULER_ENABLED=false)")
-    return {"schedule_id": schedule_id, "run_ids": await ctx.scheduler.run_now(schedule_id)}
+    return {"schedule_id": schedule_id, "run_ids": await run_now(ctx.jobs, schedule_id)}

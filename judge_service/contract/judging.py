@@ -1,4 +1,4 @@
-"""Pydantic v2 models at the API edge: requests and responses."""
+"""Judging requests and responses: `POST /judge/pairwise` and `GET /runs/{id}`."""
 
 from __future__ import annotations
 
