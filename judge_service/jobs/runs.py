@@ -6,6 +6,7 @@ land in; submission and re-judging both come through `create_run`.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -172,7 +173,12 @@ async def add_batches(
         }
         for start in range(0, len(judgment_ids), batch_size)
     ]
-    # Core rows with RETURNING: SQLAlchemy sends them a thousand per statement on PostgreSQL too.
+    if repo.can_copy(session) and rows:
+        columns = list(rows[0])
+        records = [tuple(json.dumps(r[c]) if c == "judgment_ids" else r[c] for c in columns) for r in rows]
+        await repo.copy_rows(session, "work_batches", columns, records)
+        return [str(r["id"]) for r in rows]
+    # Core rows with RETURNING: SQLAlchemy sends them a thousand per statement.
     table = cast(Table, WorkBatch.__table__)
     stmt = insert(table).returning(table.c.id)
     for start in range(0, len(rows), 2000):
