@@ -16,7 +16,19 @@ from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, Label, Pair, PairResult
 
-HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high", "standard_error", "sign_test_p")
+HEADLINE = (
+    "conclusion",
+    "n_pairs",
+    "wins",
+    "ties",
+    "losses",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "standard_error",
+    "decisive",
+    "warnings",
+)
 
 
 async def series_experiments(session: AsyncSession, series: str) -> list[Experiment]:
