@@ -256,6 +256,26 @@ def labels_import(
 
 
 @app.command()
+def rescore(
+    experiment: Annotated[str | None, typer.Option(help="Experiment name or id (default: every experiment).")] = None,
+) -> None:
+    """Recompute stored pair results by the current outcome rule (after upgrading past migration 0009)."""
+    from judge_service.store import repo
+    from judge_service.store.results import rescore_judge_sets
+
+    async def run(session: AsyncSession) -> int:
+        exp_id = None
+        if experiment is not None:
+            exp = await repo.get_experiment(session, experiment)
+            if exp is None:
+                raise typer.BadParameter(f"no experiment {experiment!r}", param_hint="--experiment")
+            exp_id = exp.id
+        return await rescore_judge_sets(session, exp_id)
+
+    console.print(f"rescored {asyncio.run(_with_session(run))} pair results")
+
+
+@app.command()
 def report(
     experiment: Annotated[str, typer.Option(help="Experiment name or id.")],
     group_by: Annotated[str | None, typer.Option(help="Tag or metadata key to slice by.")] = None,

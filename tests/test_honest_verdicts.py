@@ -172,3 +172,30 @@ async def test_judge_with_signal(honest: Service, fake_judge: FakeJudgeServer) -
     slices = (await win_rate(honest, group_by="category"))["slices"]
     assert [s["n_complete_pairs"] for s in slices] == [N_PAIRS // 2] * 2
     assert all(s["conclusion"] in ("ft_better", "not_enough_evidence") for s in slices)
+
+
+async def test_rescore_replaces_scores_stored_by_the_old_rule(honest: Service, fake_judge: FakeJudgeServer) -> None:
+    from sqlalchemy import select, update
+
+    from judge_service.store.models import PairResult, ResultSet
+    from judge_service.store.results import rebuild_rollups, rescore_judge_sets
+
+    await judge_with(honest, fake_judge, judges.uneven_repeats, repeats=3)
+    async with honest.ctx.sessions() as session, session.begin():
+        set_id = (await session.execute(select(ResultSet.id).where(ResultSet.source == "judge"))).scalar_one()
+        # What the old rule stored: the mean of all four judgments, 0.75, a "win".
+        await session.execute(update(PairResult).values(score=0.75, repeat_verdicts=0, repeat_matched=0))
+        await rebuild_rollups(session, set_id)
+    stale = (await win_rate(honest))["overall"]
+    assert stale["wins"] == N_PAIRS and stale["repeat_agreement"] is None
+    async with honest.ctx.sessions() as session, session.begin():
+        assert await rescore_judge_sets(session) == N_PAIRS
+    fresh = (await win_rate(honest))["overall"]
+    assert (fresh["wins"], fresh["ties"], fresh["repeat_agreement"]) == (0, N_PAIRS, 1.0)
+    assert fresh["conclusion"] == "not_enough_evidence"
+    async with honest.ctx.sessions() as session:
+        from judge_service.store.aggregate import PairFilter, aggregate
+
+        rollups = (await aggregate(session, set_id, PairFilter()))[None]
+        raw = (await aggregate(session, set_id, PairFilter(), use_rollups=False))[None]
+        assert rollups.sums == pytest.approx(raw.sums)

@@ -314,3 +314,32 @@ async def rebuild_rollups(session: AsyncSession, set_id: int) -> None:
             select(*dim_keys, func.count()).where(d.result_set_id == set_id).group_by(*dim_keys),
         )
     )
+
+
+async def rescore_judge_sets(session: AsyncSession, experiment_id: int | None = None) -> int:
+    """Recompute every judge pair result (and, through it, the rollups) from its judgments by the current rule.
+
+    Pair results written before the order-mean rule (docs/statistics.md, "Pair score and outcome")
+    scored a pair by the mean of all its judgments, even with one order failed. Returns the pairs rescored.
+    """
+    stmt = select(ResultSet).where(ResultSet.source == "judge")
+    if experiment_id is not None:
+        stmt = stmt.where(ResultSet.experiment_id == experiment_id)
+    done = 0
+    for result_set in list((await session.execute(stmt)).scalars()):
+        key = SetKey(
+            experiment_id=result_set.experiment_id,
+            source=result_set.source,
+            rubric_version_id=result_set.rubric_version_id,
+            fingerprint_id=result_set.fingerprint_id,
+            mode=result_set.mode,
+            purpose=result_set.purpose,
+            scope=result_set.scope,
+        )
+        pair_ids = (
+            await session.execute(select(PairResult.pair_id).where(PairResult.result_set_id == result_set.id))
+        ).scalars()
+        for pair_id in list(pair_ids):
+            await refresh_judge_pair(session, result_set.id, key, pair_id)
+            done += 1
+    return done

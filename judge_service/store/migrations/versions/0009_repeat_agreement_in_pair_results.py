@@ -25,7 +25,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("repeat_matched", sa.BigInteger(), server_default="0", nullable=False))
     # Pair results stored before this revision scored a pair by the mean of all its valid
     # judgments, and a pair with one order failed was scored by the other order alone.
-    # `judge-service rescore` recomputes them (docs/statistics.md); repeat counts are 0 until then.
+    # `judge-service rescore` recomputes them (docs/statistics.md); repeat counts stay 0 until then,
+    # and the report shows repeat agreement as unknown.
 
 
 def downgrade() -> None:
