@@ -293,6 +293,9 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
             expect(page.locator("#judge")).to_contain_text(report["judge_fingerprint"][:12])
             expect(page.locator("#inconsistent")).to_have_text(str(overall["inconsistent"]))
             expect(page.locator("#dimension-table tbody tr")).to_have_count(len(overall["per_dimension"]))
+            expect(page.locator("#dimension-table tbody td.conclusion")).to_have_text(
+                [CONCLUSION_WORDS[d["conclusion"]] for d in overall["per_dimension"]]
+            )
             assert page.evaluate("Boolean(window.Plotly)"), "plotly.min.js did not load"
             assert page.evaluate("document.getElementById('outcome-chart').data.length") == 3
             expect(page.locator("#dimension-chart .main-svg").first).to_be_visible()

@@ -428,7 +428,8 @@
           cell(fmtNum(d.ft_mean), "num"),
           cell(fmtSigned(d.diff), `num ${isNum(d.diff) ? (d.diff > 0 ? "pos" : d.diff < 0 ? "neg" : "") : ""}`),
           cell(fmtDiffCi(d.diff_ci_low, d.diff_ci_high), "num"),
-          cell(fmtPct(d.win_rate), "num")
+          cell(fmtPct(d.win_rate), "num"),
+          cell(conclusionText(d.conclusion), "conclusion")
         )
       )
     );
