@@ -72,7 +72,7 @@ async def test_always_a(honest: Service, fake_judge: FakeJudgeServer) -> None:
     assert overall["conclusion"] == "not_enough_evidence"
     assert codes(overall) == blocking(overall) == {"few_pairs", "low_position_consistency", "position_bias"}
     bias = next(w for w in overall["warnings"] if w["code"] == "position_bias")
-    assert bias["value"] == 100.0 and bias["threshold"] == 65.0
+    assert bias["value"] == 1.0 and bias["threshold"] == 0.65
     assert_no_claim(await win_rate(honest, group_by="category"))
 
 
@@ -147,7 +147,7 @@ async def test_uneven_repeats(honest: Service, fake_judge: FakeJudgeServer) -> N
     assert overall["conclusion"] == "not_enough_evidence"
     assert codes(overall) == {"few_pairs", "low_position_consistency", "position_bias", "judge_failures"}
     bias = next(w for w in overall["warnings"] if w["code"] == "position_bias")
-    assert bias["value"] == 0.0 and bias["threshold"] == 35.0 and bias["blocking"]
+    assert bias["value"] == 0.0 and bias["threshold"] == 0.35 and bias["blocking"]
 
 
 def signal_items() -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ class Thresholds:
 
     min_decisive_pairs: int = 10
     min_position_consistency: float = 0.6  # MT-Bench: GPT-4 agrees with itself across orders ~65% (Zheng et al. 2023)
-    position_band: tuple[float, float] = (35.0, 65.0)  # slot-A share (%) outside this band, CI excluding 50: blocking
+    position_band: tuple[float, float] = (0.35, 0.65)  # slot-A share outside this band, CI excluding 0.5: blocking
     min_repeat_agreement: float = 0.6
     min_label_kappa: float = 0.4  # Cohen's κ below 0.4: at most "fair" agreement (Landis & Koch 1977)
     max_longer_won: float = 0.7
@@ -151,17 +151,16 @@ def _position_warnings(block: dict[str, Any], limits: Thresholds) -> list[dict[s
         )
     rate, low, high = block.get("position_a_rate"), block.get("position_a_ci_low"), block.get("position_a_ci_high")
     if rate is not None and low is not None and high is not None and (low > 0.5 or high < 0.5):
-        share = 100 * rate
         lo_band, hi_band = limits.position_band
-        blocking = not lo_band <= share <= hi_band
+        blocking = not lo_band <= rate <= hi_band
         out.append(
             warning(
                 "position_bias",
-                f"the judge picks the answer shown first in {share:.0f}% of decisive verdicts "
+                f"the judge picks the answer shown first in {100 * rate:.0f}% of decisive verdicts "
                 f"(95% CI [{100 * low:.0f}%, {100 * high:.0f}%] excludes 50%)"
-                + ("" if blocking else f"; within [{lo_band:.0f}%, {hi_band:.0f}%], so not blocking"),
-                share,
-                hi_band if share > 50 else lo_band,
+                + ("" if blocking else f"; within [{100 * lo_band:.0f}%, {100 * hi_band:.0f}%], so not blocking"),
+                rate,
+                hi_band if rate > 0.5 else lo_band,
                 blocking,
             )
         )

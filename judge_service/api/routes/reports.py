@@ -123,13 +123,21 @@ async def failure_cases(
 @router.get("/checkpoints")
 async def checkpoints(
     session: Session,
+    ctx: Context,
     _: Reader,
     series: Annotated[str, Query(description="Experiment metadata 'series' shared by the checkpoints.")],
     rubric: Annotated[str | None, Query()] = None,
     mode: Annotated[str, Query(description="reasoned or fast: one mode for every checkpoint.")] = "reasoned",
 ) -> dict[str, Any]:
     """Win rate per checkpoint of a series, ordered by the experiments' metadata 'step'."""
-    return await compare.checkpoint_report(session, series, rubric=rubric, mode=mode)
+    return await compare.checkpoint_report(
+        session,
+        series,
+        rubric=rubric,
+        mode=mode,
+        default_tie_margin=ctx.settings.tie_margin,
+        min_decisive_pairs=ctx.settings.min_decisive_pairs,
+    )
 
 
 @router.get("/bradley-terry")
