@@ -345,3 +345,42 @@ async def test_tags_filter_the_same_on_both_backends(service: Service) -> None:
     assert (await report(service, "/reports/win-rate", experiment="exp-1", tag="step:3"))["overall"]["n_pairs"] == 1
     sliced = await report(service, "/reports/win-rate", experiment="exp-1", group_by="flag")
     assert sorted(s["value"] for s in sliced["slices"]) == ["false", "true"]
+
+
+def test_exports_state_the_conclusion_and_nothing_beyond_it() -> None:
+    from judge_service.reports import export
+    from judge_service.reports.winrate import block
+    from judge_service.store.aggregate import SliceData
+
+    # 40 pairs FT "won", but the judge agreed with itself across orders on only 10 of them.
+    data = SliceData(
+        score_values=np.array([1.0]),
+        score_counts=np.array([40]),
+        sums={
+            "pairs": 40,
+            "valid_pairs": 40,
+            "both_orders": 40,
+            "orders_agree": 10,
+            "a_picks": 40,
+            "decisive_verdicts": 80,
+        },
+    )
+    overall = block(data)
+    assert overall["ci_low"] > 50 and overall["conclusion"] == "not_enough_evidence"
+    report = {
+        "experiment": "e",
+        "base_model": "b",
+        "ft_model": "f",
+        "source": "judge",
+        "rubric": None,
+        "judge_model": None,
+        "judge_fingerprint": None,
+        "overall": overall,
+        "slices": [],
+    }
+    markdown = export.to_markdown(report)
+    assert "Not enough evidence to tell FT and Base apart" in markdown and "FT is better" not in markdown
+    assert "BLOCKING warning low_position_consistency" in markdown
+    assert "not_enough_evidence" in export.to_csv(report) and "FT is better" not in export.to_csv(report)
+    panel = export.conclusion_panel(report)
+    assert "Not enough evidence" in str(panel.renderable)
