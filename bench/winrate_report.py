@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from statsmodels.stats.proportion import proportion_confint
 
 from judge_service.api.app import create_app
 from judge_service.config import Settings
@@ -33,6 +34,7 @@ from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.store import db, repo
 
 LIMIT_MS = 300.0
+TIE_MARGIN = 0.1  # the default JUDGE_TIE_MARGIN
 DIMS = ["helpfulness", "correctness", "completeness", "instruction_following", "harmlessness", "format"]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 console = Console(width=140)
@@ -40,7 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def synthesize(n_pairs: int, seed: int = 7) -> dict[str, Any]:
-    """Judgments and the pair results they imply, by DESIGN.md definitions, as numpy arrays."""
+    """Judgments and the pair results they imply (docs/statistics.md definitions), as numpy arrays.
+
+    One repeat per order, both orders valid: every pair is complete and its score is the mean of its two orders.
+    """
     rng = np.random.default_rng(seed)
     quality = rng.normal(0.3, 1.0, n_pairs)  # FT somewhat better on average
     orders = np.array([0, 1])  # 0 = base_first, 1 = ft_first
@@ -356,11 +361,17 @@ def check(report: dict[str, Any], data: dict[str, Any]) -> str:
         "n_pairs": data["n"],
         "win_rate": 100 * score.mean(),
         "standard_error": 100 * score.std(ddof=1) / np.sqrt(data["n"]),
-        "wins": int((score > 0.5).sum()),
+        "wins": int((score > 0.5 + TIE_MARGIN).sum()),
+        "losses": int((score < 0.5 - TIE_MARGIN).sum()),
         "inconsistent": int(data["inconsistent"].sum()),
         "position_consistency": float(data["agree"].mean()),
     }
     bad = [k for k, v in expected.items() if not np.isclose(overall[k], v, rtol=1e-9, atol=1e-9)]
+    low, high = proportion_confint(score.mean() * data["n"], data["n"], alpha=0.05, method="wilson")
+    if not np.allclose([overall["ci_low"], overall["ci_high"]], [100 * low, 100 * high]):
+        bad.append("ci")
+    if overall["conclusion"] not in ("ft_better", "base_better", "no_significant_difference", "not_enough_evidence"):
+        bad.append("conclusion")
     dims = {d["dimension"]: d for d in overall["per_dimension"]}
     for i, name in enumerate(DIMS):
         diff = float((data["ft_mean"][:, i] - data["base_mean"][:, i]).mean())

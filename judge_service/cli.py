@@ -256,6 +256,26 @@ def labels_import(
 
 
 @app.command()
+def rescore(
+    experiment: Annotated[str | None, typer.Option(help="Experiment name or id (default: every experiment).")] = None,
+) -> None:
+    """Recompute stored pair results by the current outcome rule (after upgrading past migration 0009)."""
+    from judge_service.store import repo
+    from judge_service.store.results import rescore_judge_sets
+
+    async def run(session: AsyncSession) -> int:
+        exp_id = None
+        if experiment is not None:
+            exp = await repo.get_experiment(session, experiment)
+            if exp is None:
+                raise typer.BadParameter(f"no experiment {experiment!r}", param_hint="--experiment")
+            exp_id = exp.id
+        return await rescore_judge_sets(session, exp_id)
+
+    console.print(f"rescored {asyncio.run(_with_session(run))} pair results")
+
+
+@app.command()
 def report(
     experiment: Annotated[str, typer.Option(help="Experiment name or id.")],
     group_by: Annotated[str | None, typer.Option(help="Tag or metadata key to slice by.")] = None,
@@ -263,6 +283,12 @@ def report(
     rubric: Annotated[str | None, typer.Option(help="name or name@vN (default: newest used).")] = None,
     judge: Annotated[str | None, typer.Option(help="Judge fingerprint prefix (default: newest used).")] = None,
     mode: Annotated[str | None, typer.Option(help="reasoned or fast (default: reasoned when judged so).")] = None,
+    tie_margin: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=0.499, help="Win/loss only beyond 0.5 ± this (default: the experiment's, else setting)."
+        ),
+    ] = None,
     consistency: Annotated[
         bool, typer.Option("--consistency", help="Also print judge consistency and the re-judge history.")
     ] = False,
@@ -281,8 +307,18 @@ def report(
         exp = await repo.get_experiment(session, experiment)
         if exp is None:
             raise ReportError(404, f"no experiment {experiment!r}")
+        settings = get_settings()
         out = await win_rate_report(
-            session, exp, source=source, rubric=rubric, judge=judge, mode=mode, group_by=group_by
+            session,
+            exp,
+            source=source,
+            rubric=rubric,
+            judge=judge,
+            mode=mode,
+            group_by=group_by,
+            tie_margin=tie_margin,
+            default_tie_margin=settings.tie_margin,
+            min_decisive_pairs=settings.min_decisive_pairs,
         )
         if consistency:
             out["consistency"] = await consistency_report(session, exp, rubric=rubric, judge=judge, mode=mode)
@@ -294,6 +330,7 @@ def report(
     except ReportError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
+    console.print(export.conclusion_panel(data))
     for table in export.rich_tables(data):
         console.print(table)
     if consistency:

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     vllm_max_num_seqs: int = Field(16, ge=1)
     bootstrap_key_file: Path | None = None
     rejudge_min_agreement: float = 0.8
+    # Honest verdicts (docs/statistics.md): a pair is a win or loss only beyond this distance from 0.5,
+    # and a report concludes ft_better/base_better only with at least this many decisive pairs.
+    tie_margin: float = Field(default=0.1, ge=0, lt=0.5)
+    min_decisive_pairs: int = Field(default=10, ge=1)
     scheduler_enabled: bool = True
     # Durable runs: who judges, in what units, and how lost work is found again.
     executor: Literal["inprocess", "queue"] = "inprocess"

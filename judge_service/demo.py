@@ -175,7 +175,22 @@ async def submit_all(
     return tallies
 
 
-def print_summary(tallies: list[ExperimentTally]) -> None:
+async def fetch_conclusions(url: str, key: str, tallies: list[ExperimentTally]) -> dict[tuple[str, str], str]:
+    """Each experiment's report conclusion and warning codes (GET /reports/win-rate), per mode."""
+    out: dict[tuple[str, str], str] = {}
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120.0) as client:
+        for t in tallies:
+            reply = await client.get("/reports/win-rate", params={"experiment": t.name, "mode": t.mode})
+            if reply.status_code != 200:
+                out[(t.name, t.mode)] = "n/a"
+                continue
+            overall = reply.json()["overall"]
+            codes = ", ".join(w["code"] for w in overall["warnings"] if w["blocking"])
+            out[(t.name, t.mode)] = overall["conclusion"] + (f" ({codes})" if codes else "")
+    return out
+
+
+def print_summary(tallies: list[ExperimentTally], conclusions: dict[tuple[str, str], str] | None = None) -> None:
     """One row per experiment: pairs, FT wins/ties/losses, win rate with CI, failures, time."""
     table = Table(title="FT vs Base on the example set (judge: embedded SmolLM2-135M, both orders)")
     for column in (
@@ -190,6 +205,7 @@ def print_summary(tallies: list[ExperimentTally]) -> None:
         "inconsistent",
         "failed judgments",
         "time",
+        "conclusion (blocking warnings)",
     ):
         table.add_column(column, justify="left" if column in ("experiment", "rubric") else "right")
     for t in tallies:
@@ -207,6 +223,7 @@ def print_summary(tallies: list[ExperimentTally]) -> None:
             str(t.inconsistent),
             str(t.failed),
             f"{t.seconds:.1f}s",
+            (conclusions or {}).get((t.name, t.mode), "–"),
         )
     console.print(table)
 
@@ -311,7 +328,7 @@ def run_demo(data: Path, workdir: Path, api_port: int) -> int:
         fast = asyncio.run(submit_all(url, key, examples, mode="fast"))
         timings["judging_fast"] = time.perf_counter() - t0
         cache.append(read_prefix_cache(root))
-        print_summary(tallies + fast)
+        print_summary(tallies + fast, asyncio.run(fetch_conclusions(url, key, tallies + fast)))
         print_fast_vs_reasoned(tallies, fast)
         console.print(
             f"judge {server.dtype.dtype}: reasoned {timings['judging']:.1f}s, fast {timings['judging_fast']:.1f}s; "

@@ -15,6 +15,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,29 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 MARKER = "GOOD"
+
+
+@dataclass(frozen=True)
+class JudgeCall:
+    """What an adversarial policy sees of one chat call: both slots' answers, the seed, the mode."""
+
+    answer_a: str
+    answer_b: str
+    seed: int
+    fast: bool
+    user: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A policy's answer: fail the call (HTTP 500), or a winner slot; in fast mode optional slot probabilities."""
+
+    winner: str = "tie"  # A | B | tie
+    fail: bool = False
+    probs: dict[str, float] | None = None  # fast mode: {"A": p, "B": p, "tie": p}
+
+
+Policy = Callable[[JudgeCall], Decision]
 
 
 @dataclass
@@ -45,6 +69,8 @@ class FakeJudgeState:
     # Chaos: a seeded share of chat calls fails with HTTP 500 (see `FakeJudgeServer.seed`).
     fail_rate: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    # An adversarial judge (tests/adversarial_judges.py) decides every call when set; `mode` is then ignored.
+    policy: Policy | None = None
 
 
 def _answer_block(text: str, slot: str) -> str:
@@ -52,12 +78,13 @@ def _answer_block(text: str, slot: str) -> str:
     return match.group(1) if match else ""
 
 
-def verdict_for(body: dict[str, Any], mode: str) -> str:
-    """A schema-valid verdict: the slot holding MARKER wins (or always A when biased)."""
+def verdict_for(body: dict[str, Any], mode: str, winner: str | None = None) -> str:
+    """A schema-valid verdict: the slot holding MARKER wins (or always A when biased, or `winner` when given)."""
     schema = body["response_format"]["json_schema"]["schema"]
     user = body["messages"][-1]["content"]
     a_good, b_good = MARKER in _answer_block(user, "A"), MARKER in _answer_block(user, "B")
-    winner = "A" if mode == "always_a" or (a_good and not b_good) else "B" if b_good and not a_good else "tie"
+    if winner is None:
+        winner = "A" if mode == "always_a" or (a_good and not b_good) else "B" if b_good and not a_good else "tie"
     out: dict[str, Any] = {}
     for key in schema["properties"]:
         if key.endswith("_a") and key != "tags_a":
@@ -85,6 +112,29 @@ def fast_verdict_for(body: dict[str, Any], mode: str) -> tuple[str, dict[str, An
         tops = [{"token": t, "logprob": math.log(0.3), "bytes": list(t.encode())} for t in ("x", "y")]
     entry = {"token": winner, "logprob": math.log(probs[winner]), "bytes": list(winner.encode()), "top_logprobs": tops}
     return winner, {"content": [entry]}
+
+
+def fast_reply(probs: dict[str, float]) -> tuple[str, dict[str, Any]]:
+    """Fast-mode content and logprobs for given slot probabilities (the argmax is the emitted token)."""
+    winner = max(probs, key=lambda t: probs[t])
+    tops = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())} for t, p in probs.items() if p > 0]
+    entry = {"token": winner, "logprob": math.log(probs[winner]), "bytes": list(winner.encode()), "top_logprobs": tops}
+    return winner, {"content": [entry]}
+
+
+def policy_reply(state: FakeJudgeState, body: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
+    """The adversarial policy's reply (content, logprobs), or None for an HTTP 500."""
+    assert state.policy is not None
+    user = body["messages"][-1]["content"]
+    fast = "structured_outputs" in body
+    call = JudgeCall(_answer_block(user, "A"), _answer_block(user, "B"), int(body.get("seed") or 0), fast, user)
+    decision = state.policy(call)
+    if decision.fail:
+        return None
+    if fast:
+        probs = decision.probs or {"A": 0.1, "B": 0.1, "tie": 0.1} | {decision.winner: 0.7}
+        return fast_reply(probs)
+    return verdict_for(body, "marker", decision.winner), None
 
 
 def build_app(state: FakeJudgeState) -> FastAPI:
@@ -136,6 +186,11 @@ def build_app(state: FakeJudgeState) -> FastAPI:
                     await asyncio.sleep(state.delay_s)
         finally:
             state.in_flight -= 1
+        if state.policy is not None:
+            reply = policy_reply(state, body)
+            if reply is None:
+                return PlainTextResponse("adversarial judge failed this call", status_code=500)
+            mode = "policy"
         if mode == "error500":
             return PlainTextResponse("upstream exploded", status_code=500)
         if mode == "error429":
@@ -143,7 +198,9 @@ def build_app(state: FakeJudgeState) -> FastAPI:
         if mode == "timeout":
             await asyncio.sleep(30)
         logprobs = None
-        if "structured_outputs" in body:  # fast mode: one verdict word with its log-probabilities
+        if mode == "policy":
+            content, logprobs = reply
+        elif "structured_outputs" in body:  # fast mode: one verdict word with its log-probabilities
             content, logprobs = fast_verdict_for(body, mode)
         else:
             content = "this is {not json" if mode == "invalid_json" else verdict_for(body, mode)
@@ -210,6 +267,7 @@ class FakeJudgeServer:
             setattr(self.state, name, getattr(fresh, name))
         self.state.backend_version, self.state.dtype, self.state.peak_in_flight = fresh.backend_version, None, 0
         self.state.fail_rate = 0.0
+        self.state.policy = None
         self.seed(0)
 
     def seed(self, seed: int) -> None:

@@ -38,6 +38,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+# The conclusion in words, as docs/statistics.md states it (written out here, not read from the service).
+CONCLUSION_WORDS = {
+    "ft_better": "FT is better than Base",
+    "base_better": "Base is better than FT",
+    "no_significant_difference": "No significant difference between FT and Base",
+    "not_enough_evidence": "Not enough evidence to tell FT and Base apart",
+}
 SERIES = "dash-series"
 
 
@@ -197,6 +204,14 @@ def live(tmp_path: Path, fake_judge: FakeJudgeServer) -> Iterator[LiveService]:
         fire_schedule(url, key, reply.json()["id"])
         fake_judge.state.mode = "always_a"
         fire_schedule(url, key, reply.json()["id"])
+        # An experiment judged only by the slot-A judge: its report carries blocking warnings.
+        biased = {
+            "experiment": {"name": "dash-biased", "base_model": "base-7b", "ft_model": "ft-7b-biased"},
+            "rubric": "customer_service",
+            "items": dash_items("z", ft_wins=8, base_wins=4, ties=0),
+        }
+        reply = httpx.post(f"{url}/judge/pairwise", json=biased, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        assert reply.status_code == 200, reply.text
         fake_judge.state.mode = "marker"
         yield LiveService(url, key)
     finally:
@@ -261,11 +276,26 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
             expect(page.locator("#win-rate")).to_have_text(pct(overall["win_rate"]))
             expect(page.locator("#win-ci")).to_have_text(ci(overall["ci_low"], overall["ci_high"]))
             expect(page.locator("#n-pairs")).to_have_text(str(overall["n_pairs"]))
-            expect(page.locator("#sign-p")).to_have_text(js_precision(overall["sign_test_p"], 3))
+            decisive = overall["decisive"]
+            expect(page.locator("#sign-p")).to_have_text(js_precision(decisive["sign_test_p"], 3))
+            expect(page.locator("#decisive")).to_have_text(
+                f"{pct(decisive['ft_share'])} of {decisive['n']} {ci(decisive['wilson_low'], decisive['wilson_high'])}"
+            )
+            # The verdict line is the report's conclusion, nothing else. The GOOD answers are the longer
+            # ones, so the banner carries a (non-blocking) length_bias warning.
+            assert overall["conclusion"] == "no_significant_difference"
+            assert [(w["code"], w["blocking"]) for w in overall["warnings"]] == [("length_bias", False)]
+            expect(page.locator("#verdict")).to_have_text(CONCLUSION_WORDS[overall["conclusion"]])
+            expect(page.locator("#verdict")).to_have_attribute("data-conclusion", overall["conclusion"])
+            expect(page.locator("#warnings")).to_be_visible()
+            expect(page.locator("#warning-list li")).to_have_text([f"length_bias {overall['warnings'][0]['message']}"])
             expect(page.locator("#rubric")).to_contain_text(report["rubric"])
             expect(page.locator("#judge")).to_contain_text(report["judge_fingerprint"][:12])
             expect(page.locator("#inconsistent")).to_have_text(str(overall["inconsistent"]))
             expect(page.locator("#dimension-table tbody tr")).to_have_count(len(overall["per_dimension"]))
+            expect(page.locator("#dimension-table tbody td.conclusion")).to_have_text(
+                [CONCLUSION_WORDS[d["conclusion"]] for d in overall["per_dimension"]]
+            )
             assert page.evaluate("Boolean(window.Plotly)"), "plotly.min.js did not load"
             assert page.evaluate("document.getElementById('outcome-chart').data.length") == 3
             expect(page.locator("#dimension-chart .main-svg").first).to_be_visible()
@@ -283,6 +313,7 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
                         pct(expected["win_rate"]),
                         ci(expected["ci_low"], expected["ci_high"]),
                         f"{expected['wins']} / {expected['ties']} / {expected['losses']}",
+                        CONCLUSION_WORDS[expected["conclusion"]],
                     ]
                 )
             assert "slice=category" in page.url
@@ -375,6 +406,28 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
             expect(page.locator("#rejudge-empty")).to_contain_text("No re-judge runs yet")
             expect(page.locator("#rejudge-alerts")).to_be_hidden()
             expect(page.locator("#rejudge-table")).to_be_hidden()
+            second = live.get("/reports/win-rate", experiment="dash-exp-2")["overall"]
+            assert second["conclusion"] == "ft_better"
+            expect(page.locator("#verdict")).to_have_text("FT is better than Base")
+
+            # A position-biased judge: the warnings banner above the headline, and no verdict beyond the evidence.
+            biased = live.get("/reports/win-rate", experiment="dash-biased")["overall"]
+            assert biased["conclusion"] == "not_enough_evidence"
+            assert {w["code"] for w in biased["warnings"]} == {"few_pairs", "low_position_consistency", "position_bias"}
+            page.select_option("#experiment-select", "dash-biased")
+            expect(page.locator("#verdict")).to_have_text("Not enough evidence to tell FT and Base apart")
+            banner = page.locator("#warnings")
+            expect(banner).to_be_visible()
+            items = banner.locator("li")
+            expect(items).to_have_count(len(biased["warnings"]))
+            for index, expected_warning in enumerate(biased["warnings"]):
+                expect(items.nth(index)).to_have_attribute("data-code", expected_warning["code"])
+                expect(items.nth(index)).to_contain_text(expected_warning["message"])
+            above = page.evaluate(
+                "document.getElementById('warnings').compareDocumentPosition(document.getElementById('headline'))"
+            )
+            assert above & 4, "the banner comes before the headline"  # DOCUMENT_POSITION_FOLLOWING
+            page.screenshot(path=str(ARTIFACTS / "dashboard-warnings.png"), full_page=True)
         finally:
             browser.close()
     assert not problems, problems

@@ -48,8 +48,10 @@ async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vl
             for verdict in item["verdicts"]:
                 assert verdict["winner"] in ("base", "ft", "tie") and verdict["winner_slot"] in ("A", "B", "tie")
                 assert set(verdict["scores"]) == {"accuracy", "resolution", "tone", "compliance", "concision"}
-            if item["verdicts"]:
+            if item["score"] is not None:
                 assert item["outcome"] in ("win", "tie", "loss") and 0.0 <= item["score"] <= 1.0
+            else:  # an order without a valid verdict: the pair is incomplete, never decided by the other order
+                assert item["outcome"] is None and item["failed"]
         async with svc.ctx.sessions() as session:
             judgments = list((await session.execute(select(Judgment))).scalars())
             assert len(judgments) == 10
@@ -88,6 +90,9 @@ async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vl
         report = (await svc.http.get("/reports/win-rate", params={"experiment": "exp-1"}, headers=read)).json()
         assert report["overall"]["n_pairs"] == sum(i["score"] is not None for i in body["items"])
         assert report["judge_model"] == vllm_judge.settings.model and len(report["overall"]["per_dimension"]) == 5
+        # 5 pairs can never support a claim, whatever the judge said.
+        assert report["conclusion"] == report["overall"]["conclusion"] == "not_enough_evidence"
+        assert "few_pairs" in {w["code"] for w in report["overall"]["warnings"]}
         consistency = (await svc.http.get("/reports/consistency", params={"experiment": "exp-1"}, headers=read)).json()
         assert 0.0 <= consistency["position_bias"]["slot_a_rate"] <= 1.0
         spec = {"name": "nightly", "experiments": ["exp-1"], "sample_size": 3, "cron": "0 3 * * *"}
@@ -141,3 +146,31 @@ async def test_fast_mode_soft_scores_from_real_logprobs(database_url: str, vllm_
             "/reports/win-rate", params={"experiment": "exp-1", "mode": "fast"}, headers=svc.auth("read")
         )
         assert report.json()["mode"] == "fast" and 0 <= report.json()["overall"]["win_rate"] <= 100
+
+
+async def test_real_judge_report_carries_conclusion_and_warnings(tmp_path: Path, vllm_judge: VllmServer) -> None:
+    """24 pairs in fast mode: the 135M judge is position-biased, so its report concludes nothing and says why."""
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'honest.db'}", vllm_judge.base_url, vllm_judge.settings.model, request_timeout_s=120.0
+    )
+    items = example_items("customer_service", 24)
+    async for svc in start_service(settings):
+        body = pairwise_body(items, options={"mode": "fast"})
+        reply = await svc.http.post("/judge/pairwise", json=body, headers=svc.auth("submit"))
+        assert reply.status_code == 200, reply.text
+        report = await svc.http.get(
+            "/reports/win-rate", params={"experiment": "exp-1", "mode": "fast"}, headers=svc.auth("read")
+        )
+        assert report.status_code == 200, report.text
+        overall = report.json()["overall"]
+        codes = {w["code"] for w in overall["warnings"]}
+        blocking = {w["code"] for w in overall["warnings"] if w["blocking"]}
+        print(f"real judge: conclusion={overall['conclusion']} warnings={sorted(codes)}")
+        print(
+            f"  position_consistency={overall['position_consistency']} position_a_rate={overall['position_a_rate']}"
+            f" decisive={overall['decisive']} win_rate={overall['win_rate']}"
+        )
+        assert overall["conclusion"] == "not_enough_evidence"
+        assert blocking & {"low_position_consistency", "position_bias"}, overall["warnings"]
+        for warning in overall["warnings"]:
+            assert set(warning) == {"code", "message", "value", "threshold", "blocking"} and warning["message"]

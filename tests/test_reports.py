@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 from typer.testing import CliRunner
 
 from judge_service.config import get_settings
@@ -43,6 +44,28 @@ async def report(svc: Service, path: str, **params: Any) -> dict[str, Any]:
     return result
 
 
+def wilson_percent(mean: float, n: int) -> tuple[float, float]:
+    """statsmodels' Wilson interval for a mean of n [0, 1] scores, in percent."""
+    low, high = proportion_confint(mean * n, n, alpha=0.05, method="wilson")
+    return 100 * float(low), 100 * float(high)
+
+
+def assert_close(a: Any, b: Any, path: str = "") -> None:
+    """Equal structures, floats within a relative 1e-9 (sums in another order round differently)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), path
+        for key in a:
+            assert_close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and not isinstance(b, bool):
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
 async def test_win_rate_report_matches_judged_items(service: Service) -> None:
     judged = await judge(service, mixed_items())
     scores = [item["score"] for item in judged["items"]]
@@ -53,7 +76,14 @@ async def test_win_rate_report_matches_judged_items(service: Service) -> None:
     assert overall["win_rate"] == pytest.approx(100 * np.mean(scores))
     assert overall["standard_error"] == pytest.approx(100 * np.std(scores, ddof=1) / 3)
     assert overall["ci_low"] <= overall["win_rate"] <= overall["ci_high"]
-    assert overall["sign_test_p"] == pytest.approx(2 * sum(math.comb(9, k) for k in range(4)) / 2**9)
+    assert (overall["ci_low"], overall["ci_high"]) == pytest.approx(wilson_percent(float(np.mean(scores)), 9))
+    decisive = overall["decisive"]
+    assert (decisive["n"], decisive["ft_share"]) == (9, pytest.approx(100 * 6 / 9))
+    assert decisive["sign_test_p"] == pytest.approx(2 * sum(math.comb(9, k) for k in range(4)) / 2**9)
+    # 9 decided pairs are fewer than the 10 a conclusion needs.
+    assert overall["conclusion"] == rep["conclusion"] == "not_enough_evidence"
+    assert [w["code"] for w in overall["warnings"]] == ["few_pairs"] and overall["warnings"][0]["blocking"]
+    assert (overall["n_complete_pairs"], overall["incomplete_pairs"], overall["tie_margin"]) == (9, 0, 0.1)
     assert overall["position_consistency"] == 1.0 and overall["inconsistent"] == 0
     assert overall["position_a_rate"] == pytest.approx(0.5)
     accuracy = next(d for d in overall["per_dimension"] if d["dimension"] == "accuracy")
@@ -207,8 +237,11 @@ def test_cli_report_and_label_import(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert shown.exit_code == 0, shown.output
         data = json.loads(Path(f"{out}.json").read_text())
         assert f"{data['overall']['win_rate']:.1f}" in shown.output
-        assert Path(f"{out}.csv").read_text().startswith("table,slice,n_pairs")
-        assert "| slice | pairs |" in Path(f"{out}.md").read_text()
+        conclusion = data["overall"]["conclusion"]
+        assert f"({conclusion})" in shown.output and "Conclusion:" in shown.output
+        assert Path(f"{out}.csv").read_text().startswith("table,slice,conclusion,warnings,n_pairs")
+        markdown = Path(f"{out}.md").read_text()
+        assert "| slice | conclusion | warnings | complete pairs |" in markdown and "- Conclusion: " in markdown
         missing = runner.invoke(app, ["report", "--experiment", "nope"])
         assert missing.exit_code == 1 and "no experiment" in missing.output
     finally:
@@ -237,11 +270,20 @@ async def test_rollups_equal_a_full_aggregation(service: Service, fake_judge: Fa
             return block(fast[None]), block(full[None])
 
     fast, full = await both()
-    assert fast == full
-    assert fast["pairs_without_valid"] == 2 and fast["failed_judgments"] == 4 and fast["n_pairs"] == 9
+    assert_close(fast, full)
+    assert fast["incomplete_pairs"] == 2 and fast["failed_judgments"] == 4 and fast["n_pairs"] == 9
+    # Repeats of the biased judge move pairs off 0 / 0.5 / 1 (e.g. order means 1 and 0.5 -> 0.75).
+    from sqlalchemy import select
+
+    from judge_service.store.models import PairResult
+
+    async with service.ctx.sessions() as session:
+        scores = set((await session.execute(select(PairResult.score))).scalars())
+    assert scores - {None, 0.0, 0.5, 1.0}, scores
+    assert fast["repeat_agreement"] is not None and 0 < fast["repeat_agreement"] < 1
     async with service.ctx.sessions() as session, session.begin():
         await rebuild_rollups(session, (await session.execute(select_set(ResultSet))).scalar_one())
-    assert (await both())[0] == full
+    assert_close((await both())[0], full)
 
 
 def select_set(model: Any) -> Any:
@@ -303,3 +345,42 @@ async def test_tags_filter_the_same_on_both_backends(service: Service) -> None:
     assert (await report(service, "/reports/win-rate", experiment="exp-1", tag="step:3"))["overall"]["n_pairs"] == 1
     sliced = await report(service, "/reports/win-rate", experiment="exp-1", group_by="flag")
     assert sorted(s["value"] for s in sliced["slices"]) == ["false", "true"]
+
+
+def test_exports_state_the_conclusion_and_nothing_beyond_it() -> None:
+    from judge_service.reports import export
+    from judge_service.reports.winrate import block
+    from judge_service.store.aggregate import SliceData
+
+    # 40 pairs FT "won", but the judge agreed with itself across orders on only 10 of them.
+    data = SliceData(
+        score_values=np.array([1.0]),
+        score_counts=np.array([40]),
+        sums={
+            "pairs": 40,
+            "valid_pairs": 40,
+            "both_orders": 40,
+            "orders_agree": 10,
+            "a_picks": 40,
+            "decisive_verdicts": 80,
+        },
+    )
+    overall = block(data)
+    assert overall["ci_low"] > 50 and overall["conclusion"] == "not_enough_evidence"
+    report = {
+        "experiment": "e",
+        "base_model": "b",
+        "ft_model": "f",
+        "source": "judge",
+        "rubric": None,
+        "judge_model": None,
+        "judge_fingerprint": None,
+        "overall": overall,
+        "slices": [],
+    }
+    markdown = export.to_markdown(report)
+    assert "Not enough evidence to tell FT and Base apart" in markdown and "FT is better" not in markdown
+    assert "BLOCKING warning low_position_consistency" in markdown
+    assert "not_enough_evidence" in export.to_csv(report) and "FT is better" not in export.to_csv(report)
+    panel = export.conclusion_panel(report)
+    assert "Not enough evidence" in str(panel.renderable)

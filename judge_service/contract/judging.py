@@ -22,7 +22,7 @@ class ExperimentSpec(BaseModel):
 
 
 class JudgeOptions(BaseModel):
-    """How to judge: repeats per order, both orders or one, and whether to retry failed judgments."""
+    """How to judge: repeats per order, both orders or one, whether to retry failed judgments, tie margin."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -30,6 +30,12 @@ class JudgeOptions(BaseModel):
     swap: bool = True
     mode: Literal["reasoned", "fast"] = "reasoned"
     retry_failed: bool = False
+    tie_margin: float | None = Field(
+        default=None,
+        ge=0,
+        lt=0.5,
+        description="Stored on the experiment: a pair is a win or loss only when |score - 0.5| exceeds it.",
+    )
 
 
 class PairItem(BaseModel):

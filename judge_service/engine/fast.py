@@ -68,7 +68,7 @@ def soft_verdict(top_logprobs: list[dict[str, Any]] | None) -> SoftVerdict:
 
 
 def to_ft(soft: SoftVerdict, order: Order) -> FtVerdict:
-    """s_ft = P(FT better) + 0.5 * P(tie), as DESIGN.md defines for fast mode."""
+    """s_ft = P(FT better) + 0.5 * P(tie), as docs/statistics.md defines for fast mode."""
     p_ft = soft.p_b if order == "base_first" else soft.p_a
     s_ft = p_ft + 0.5 * soft.p_tie
     winner = slot_to_side(soft.argmax, order)

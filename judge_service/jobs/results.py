@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.contract.judging import ItemResult, RunCounts, RunResult, Verdict
-from judge_service.stats.pairs import JudgmentPoint, summarize_pair
+from judge_service.stats.pairs import DEFAULT_TIE_MARGIN, JudgmentPoint, summarize_pair, tie_margin_of
 from judge_service.store import repo
 from judge_service.store.models import (
     Experiment,
@@ -42,13 +42,20 @@ def verdict_of(judgment: Judgment) -> Verdict:
     )
 
 
-def item_result(external_id: str, judgments: Iterable[Judgment]) -> ItemResult:
-    """Aggregate one pair's judgments into its outcome (DESIGN.md definitions)."""
+def item_result(external_id: str, judgments: Iterable[Judgment], tie_margin: float = DEFAULT_TIE_MARGIN) -> ItemResult:
+    """Aggregate one pair's judgments into its outcome (docs/statistics.md, "Pair score and outcome").
+
+    A pair with an order that has no valid judgment (failed or still pending) has no score and no outcome.
+    """
     judgments = list(judgments)
     valid = [j for j in judgments if j.status == "done" and j.s_ft is not None]
     summary = summarize_pair(
-        JudgmentPoint(j.order, float(j.s_ft or 0.0), {s.dimension: (s.base_score, s.ft_score) for s in j.scores})
-        for j in valid
+        (
+            JudgmentPoint(j.order, float(j.s_ft or 0.0), {s.dimension: (s.base_score, s.ft_score) for s in j.scores})
+            for j in valid
+        ),
+        asked_orders={j.order for j in judgments},
+        tie_margin=tie_margin,
     )
     tags: dict[str, list[str]] = {"base": [], "ft": []}
     for j in valid:
@@ -84,8 +91,17 @@ async def live_status(session: AsyncSession, run: Run) -> str:
     return "running" if working.scalar_one() else "queued"
 
 
-async def run_result(session: AsyncSession, run: Run, offset: int = 0, limit: int | None = None) -> RunResult:
-    """Status, counts and, once the run is done, its per-item results (paged by offset/limit)."""
+async def run_result(
+    session: AsyncSession,
+    run: Run,
+    offset: int = 0,
+    limit: int | None = None,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
+) -> RunResult:
+    """Status, counts and, once the run is done, its per-item results (paged by offset/limit).
+
+    Outcomes use the experiment's tie margin (metadata `tie_margin`), else `tie_margin`.
+    """
     experiment = await session.get(Experiment, run.experiment_id)
     rubric = await session.get(RubricVersionRow, run.rubric_version_id)
     fingerprint = await session.get(JudgeFingerprint, run.fingerprint_id)
@@ -118,5 +134,6 @@ async def run_result(session: AsyncSession, run: Run, offset: int = 0, limit: in
     by_pair: dict[int, list[Judgment]] = {p: [] for p in pair_ids}
     for judgment in await repo.run_judgments(session, run.id, pair_ids):
         by_pair[judgment.pair_id].append(judgment)
-    result.items = [item_result(external[p], by_pair[p]) for p in pair_ids]
+    margin = tie_margin_of(experiment.meta, tie_margin)
+    result.items = [item_result(external[p], by_pair[p], margin) for p in pair_ids]
     return result

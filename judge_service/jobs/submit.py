@@ -169,6 +169,10 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                 session, spec.name, spec.base_model, spec.ft_model, metadata
             )
             repeats = request.options.repeats or int(experiment.meta.get("default_repeats") or 1)
+            margin = request.options.tie_margin
+            if margin is not None and experiment.meta.get("tie_margin") != margin:
+                # The experiment's own tie margin (docs/statistics.md): reports read it back from here.
+                experiment.meta = {**experiment.meta, "tie_margin": margin}
             for field in ("base_model", "ft_model"):
                 if getattr(experiment, field) != getattr(spec, field):
                     raise SubmitError(

@@ -12,11 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from judge_service.reports.winrate import ReportError, win_rate_report
 from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verdict_of_score
 from judge_service.stats.bradley_terry import Battle, bootstrap_bradley_terry
+from judge_service.stats.pairs import DEFAULT_TIE_MARGIN
 from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, Label, Pair, PairResult
 
-HEADLINE = ("n_pairs", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high", "standard_error", "sign_test_p")
+HEADLINE = (
+    "conclusion",
+    "n_pairs",
+    "wins",
+    "ties",
+    "losses",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "standard_error",
+    "decisive",
+    "warnings",
+)
 
 
 async def series_experiments(session: AsyncSession, series: str) -> list[Experiment]:
@@ -35,13 +48,26 @@ async def series_experiments(session: AsyncSession, series: str) -> list[Experim
 
 
 async def checkpoint_report(
-    session: AsyncSession, series: str, rubric: str | None = None, mode: str = "reasoned"
+    session: AsyncSession,
+    series: str,
+    rubric: str | None = None,
+    mode: str = "reasoned",
+    default_tie_margin: float = DEFAULT_TIE_MARGIN,
+    min_decisive_pairs: int = 10,
 ) -> dict[str, Any]:
     """Win rate of each checkpoint of a series against its Base, in training order, in one judging mode."""
     points = []
     for exp in await series_experiments(session, series):
         try:
-            report = await win_rate_report(session, exp, rubric=rubric, mode=mode, n_resamples=1000)
+            report = await win_rate_report(
+                session,
+                exp,
+                rubric=rubric,
+                mode=mode,
+                n_resamples=1000,
+                default_tie_margin=default_tie_margin,
+                min_decisive_pairs=min_decisive_pairs,
+            )
         except ReportError:
             continue  # a checkpoint not judged yet has no point
         overall = report["overall"]

@@ -6,18 +6,26 @@ import csv
 import io
 from typing import Any
 
+from rich.panel import Panel
 from rich.table import Table
+
+from judge_service.reports.warnings import CONCLUSION_TEXT
 
 HEADLINE_COLUMNS = (
     ("slice", "slice"),
-    ("n_pairs", "pairs"),
+    ("conclusion", "conclusion"),
+    ("warnings", "warnings"),
+    ("n_pairs", "complete pairs"),
+    ("incomplete_pairs", "incomplete"),
     ("wins", "FT wins"),
     ("ties", "ties"),
     ("losses", "FT losses"),
-    ("win_rate", "win rate"),
+    ("win_rate", "win rate (ties ½)"),
     ("ci", "95% CI"),
     ("standard_error", "SE"),
-    ("sign_test_p", "sign-test p"),
+    ("decisive_share", "FT share of decisive"),
+    ("decisive_ci", "decisive Wilson CI"),
+    ("sign_test_p", "decisive sign-test p"),
     ("inconsistent", "inconsistent"),
     ("failed_judgments", "failed"),
     ("position_consistency", "position consistency"),
@@ -31,12 +39,15 @@ DIMENSION_COLUMNS = (
     ("diff", "FT − Base"),
     ("diff_ci", "95% CI"),
     ("win_rate", "dim. win rate"),
+    ("conclusion", "conclusion"),
 )
 
 
 def _fmt(value: Any, key: str = "") -> str:
     if value is None:
         return "–"
+    if key == "conclusion":
+        return conclusion_text(str(value))
     if isinstance(value, float):
         if key == "sign_test_p":
             return f"{value:.3g}"
@@ -46,14 +57,26 @@ def _fmt(value: Any, key: str = "") -> str:
     return str(value)
 
 
+def conclusion_text(code: str | None) -> str:
+    """The conclusion in words (the only verdict an export states)."""
+    return CONCLUSION_TEXT.get(code or "", code or "–")
+
+
 def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row for the overall block and one per slice."""
     blocks = [("overall", report["overall"])] + [(str(s["value"]), s) for s in report.get("slices", [])]
     rows = []
     for name, block in blocks:
-        row = {key: block.get(key) for key, _ in HEADLINE_COLUMNS if key not in ("slice", "ci")}
+        derived = ("slice", "ci", "warnings", "decisive_share", "decisive_ci", "sign_test_p")
+        row = {key: block.get(key) for key, _ in HEADLINE_COLUMNS if key not in derived}
         row["slice"] = name
         row["ci"] = None if block.get("ci_low") is None else f"[{block['ci_low']:.1f}, {block['ci_high']:.1f}]"
+        row["warnings"] = ", ".join(w["code"] for w in block.get("warnings", [])) or None
+        decisive = block.get("decisive") or {}
+        row["decisive_share"] = decisive.get("ft_share")
+        low, high = decisive.get("wilson_low"), decisive.get("wilson_high")
+        row["decisive_ci"] = None if low is None else f"[{low:.1f}, {high:.1f}]"
+        row["sign_test_p"] = decisive.get("sign_test_p")
         rows.append(row)
     return rows
 
@@ -70,6 +93,21 @@ def dimension_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             row["diff_ci"] = None if low is None else f"[{low:.2f}, {high:.2f}]"
             rows.append(row)
     return rows
+
+
+def conclusion_lines(report: dict[str, Any]) -> list[str]:
+    """The overall conclusion, then one line per warning (blocking ones say so)."""
+    overall = report["overall"]
+    lines = [f"Conclusion: {conclusion_text(overall.get('conclusion'))} ({overall.get('conclusion')})"]
+    for w in overall.get("warnings", []):
+        lines.append(f"{'BLOCKING ' if w['blocking'] else ''}warning {w['code']}: {w['message']}")
+    return lines
+
+
+def conclusion_panel(report: dict[str, Any]) -> Panel:
+    """The conclusion and warnings, printed above the tables."""
+    style = {"ft_better": "green", "base_better": "red"}.get(report["overall"].get("conclusion"), "yellow")
+    return Panel("\n".join(conclusion_lines(report)), title=title(report), border_style=style)
 
 
 def title(report: dict[str, Any]) -> str:
@@ -123,6 +161,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     """A Markdown section with both tables."""
     return (
         f"## {title(report)}\n\n"
+        + "\n".join(f"- {line}" for line in conclusion_lines(report))
+        + "\n\n"
         + _md_table(HEADLINE_COLUMNS, headline_rows(report))
         + "\n\n### Per dimension\n\n"
         + _md_table(DIMENSION_COLUMNS, dimension_rows(report))

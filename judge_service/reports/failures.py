@@ -9,8 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.reports.winrate import ReportError, describe_set
 from judge_service.rubrics.models import FAILURE_TAGS
-from judge_service.stats.pairs import outcome_of
-from judge_service.store.aggregate import PairFilter, find_result_set, prepare_session, scoped_to_set
+from judge_service.stats.pairs import DEFAULT_TIE_MARGIN, outcome_of
+from judge_service.store.aggregate import (
+    PairFilter,
+    find_result_set,
+    prepare_session,
+    scoped_to_set,
+    set_conditions,
+)
 from judge_service.store.models import Experiment, Judgment, Pair, PairDimensionResult, PairResult
 from judge_service.store.results import TAG_BITS
 
@@ -23,8 +29,14 @@ async def failure_report(
     judge: str | None = None,
     flt: PairFilter | None = None,
     limit: int = 20,
+    kind: str = "losses",
+    tie_margin: float = DEFAULT_TIE_MARGIN,
 ) -> dict[str, Any]:
-    """Lowest pair scores first, ties broken by the largest per-dimension deficit of FT."""
+    """Lowest pair scores first, ties broken by the largest per-dimension deficit of FT.
+
+    kind="incomplete": instead the pairs without a score because an order they were asked in has
+    no valid judgment (docs/statistics.md), with the order means they do have and their failures.
+    """
     await prepare_session(session)
     flt = flt or PairFilter()
     result_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
@@ -39,6 +51,14 @@ async def failure_report(
         "base": {t: int(counts[i] or 0) for i, t in enumerate(FAILURE_TAGS)},
         "ft": {t: int(counts[k + i] or 0) for i, t in enumerate(FAILURE_TAGS)},
     }
+    if kind == "incomplete":
+        return {
+            "experiment": experiment.name,
+            **await describe_set(session, result_set),
+            "kind": kind,
+            "tag_counts": tag_counts,
+            "cases": await _incomplete_cases(session, result_set.id, flt, limit),
+        }
     deficit = func.min(PairDimensionResult.ft_mean - PairDimensionResult.base_mean).label("deficit")
     worst_select: Select[Any] = select(PairResult.pair_id, PairResult.score, deficit)  # type: ignore[assignment]
     worst = (
@@ -49,7 +69,7 @@ async def failure_report(
                     PairDimensionResult.result_set_id == PairResult.result_set_id,
                     PairDimensionResult.pair_id == PairResult.pair_id,
                 ),
-            ).where(PairResult.score < 0.5),
+            ).where(PairResult.score < 0.5 - tie_margin),
             result_set.id,
             flt,
             None,
@@ -101,7 +121,7 @@ async def failure_report(
             {
                 "id": pair.external_id,
                 "score": float(score),
-                "outcome": outcome_of(float(score)),
+                "outcome": outcome_of(float(score), tie_margin),
                 "worst_dimension": worst_dim,
                 "worst_deficit": float(worst_deficit) if worst_deficit is not None else None,
                 "dimensions": dimensions,
@@ -126,6 +146,29 @@ async def failure_report(
     return {
         "experiment": experiment.name,
         **await describe_set(session, result_set),
+        "kind": kind,
+        "tie_margin": tie_margin,
         "tag_counts": tag_counts,
         "cases": cases,
     }
+
+
+async def _incomplete_cases(session: AsyncSession, set_id: int, flt: PairFilter, limit: int) -> list[dict[str, Any]]:
+    stmt = (
+        select(
+            Pair.external_id, PairResult.s_base_first, PairResult.s_ft_first, PairResult.n_valid, PairResult.n_failed
+        )
+        .select_from(PairResult)
+        .join(Pair, Pair.id == PairResult.pair_id)
+        .where(PairResult.score.is_(None), *set_conditions(set_id, flt))
+    )
+    rows = (await session.execute(stmt.order_by(Pair.external_id).limit(limit))).all()
+    return [
+        {
+            "id": external_id,
+            "order_scores": {k: v for k, v in (("base_first", bf), ("ft_first", ff)) if v is not None},
+            "n_valid": int(n_valid),
+            "n_failed": int(n_failed),
+        }
+        for external_id, bf, ff, n_valid, n_failed in rows
+    ]

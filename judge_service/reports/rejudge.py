@@ -70,12 +70,13 @@ async def rejudge_summary(session: AsyncSession, run: Run, min_agreement: float)
     out["agreement_without_ties"] = agreement.agreement_without_ties
     out["cohen_kappa"] = agreement.cohen_kappa
     out["confusion"] = agreement.confusion
-    before_wr, after_wr = win_rate(old, n_resamples=1000), win_rate(new, n_resamples=1000)
+    before_wr, after_wr = win_rate(old), win_rate(new)
     out["original"] = {"win_rate": before_wr.win_rate, "ci_low": before_wr.ci_low, "ci_high": before_wr.ci_high}
     out["rejudged"] = {"win_rate": after_wr.win_rate, "ci_low": after_wr.ci_low, "ci_high": after_wr.ci_high}
     diffs, counts = histogram(new - old)  # paired: resample pairs, keep each pair's two verdicts together
     low, high = bootstrap_mean_ci(diffs, counts, 1000)
     out["win_rate_change"] = {"change": 100 * float(np.mean(new - old)), "ci_low": 100 * low, "ci_high": 100 * high}
+    assert before_wr.ci_low is not None and before_wr.ci_high is not None and after_wr.win_rate is not None
     if not before_wr.ci_low <= after_wr.win_rate <= before_wr.ci_high:
         out["alerts"].append(
             (

@@ -1,13 +1,23 @@
-"""The win-rate report: SQL aggregates in, DESIGN.md statistics out."""
+"""The win-rate report: SQL aggregates in, the statistics of docs/statistics.md out, with warnings and a conclusion."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.stats.winrate import bootstrap_mean_ci, win_rate_from_histogram
+from judge_service.reports.warnings import (
+    Thresholds,
+    decide,
+    dimension_verdict,
+    judge_label_kappa,
+    judge_warnings,
+    label_agreement_warning,
+)
+from judge_service.stats.pairs import DEFAULT_TIE_MARGIN, tie_margin_of
+from judge_service.stats.winrate import bootstrap_mean_ci, wilson_interval, win_rate_from_histogram
 from judge_service.store.aggregate import PairFilter, SliceData, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, JudgeFingerprint, ResultSet, RubricVersionRow
 
@@ -29,29 +39,59 @@ def _clean(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """One report block (overall or one slice) from its aggregates."""
-    wr = win_rate_from_histogram(data.score_values, data.score_counts, n_resamples, seed)
+def _position_a_ci(sums: dict[str, float]) -> tuple[float | None, float | None]:
+    """Wilson 95% CI of the slot-A share of decisive verdicts."""
+    decisive = int(sums.get("decisive_verdicts", 0))
+    if not decisive:
+        return None, None
+    low, high = wilson_interval(sums.get("a_picks", 0) / decisive, decisive)
+    return low, high
+
+
+def block(
+    data: SliceData,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    *,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
+    limits: Thresholds | None = None,
+    judged: bool = True,
+    extra_warnings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One report block (overall or one slice) from its aggregates, with its warnings and conclusion.
+
+    Every number is defined in docs/statistics.md.
+    """
+    limits = limits or Thresholds()
+    wr = win_rate_from_histogram(data.score_values, data.score_counts, tie_margin)
     sums = data.sums
     pairs = int(sums.get("pairs", 0))
+    a_low, a_high = _position_a_ci(sums)
+    repeat_verdicts = sums.get("repeat_verdicts", 0)
     out: dict[str, Any] = {
+        "conclusion": None,
+        "warnings": [],
         "n_pairs": wr.n,
+        "n_complete_pairs": wr.n,
+        "incomplete_pairs": pairs - int(sums.get("valid_pairs", 0)),
+        "tie_margin": tie_margin,
         "wins": wr.wins,
         "ties": wr.ties,
         "losses": wr.losses,
         "inconsistent": int(sums.get("inconsistent", 0)),
         "failed_judgments": int(sums.get("failed_judgments", 0)),
-        "pairs_without_valid": pairs - int(sums.get("valid_pairs", 0)),
-        "win_rate": _clean(wr.win_rate),
-        "discrete_win_rate": _clean(wr.discrete_win_rate),
-        "standard_error": _clean(wr.standard_error),
-        "ci_low": _clean(wr.ci_low),
-        "ci_high": _clean(wr.ci_high),
-        "wilson_low": wr.wilson_low,
-        "wilson_high": wr.wilson_high,
-        "sign_test_p": wr.sign_test_p,
+        "win_rate": wr.win_rate,
+        "discrete_win_rate": wr.discrete_win_rate,
+        "standard_error": wr.standard_error,
+        "ci_low": wr.ci_low,
+        "ci_high": wr.ci_high,
+        "decisive": asdict(wr.decisive),
         "position_consistency": _ratio(sums.get("orders_agree", 0), sums.get("both_orders", 0)),
+        "pairs_with_both_orders": int(sums.get("both_orders", 0)),
         "position_a_rate": _ratio(sums.get("a_picks", 0), sums.get("decisive_verdicts", 0)),
+        "position_a_ci_low": a_low,
+        "position_a_ci_high": a_high,
+        "repeat_agreement": _ratio(sums.get("repeat_matched", 0), repeat_verdicts),
         "length": {
             "mean_base_chars": _ratio(sums.get("base_len", 0), pairs),
             "mean_ft_chars": _ratio(sums.get("ft_len", 0), pairs),
@@ -64,6 +104,7 @@ def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, 
         entry: dict[str, Any] = {
             "dimension": name,
             "n": dim.n,
+            "n_decisive": 0,
             "base_mean": _ratio(dim.base_sum, dim.n_means),
             "ft_mean": _ratio(dim.ft_sum, dim.n_means),
             "diff": None,
@@ -73,10 +114,15 @@ def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, 
         }
         if dim.diff_counts:
             values, counts = np.array(dim.diff_values), np.array(dim.diff_counts, dtype=np.int64)
+            entry["n_decisive"] = int(counts[values != 0].sum())
             entry["diff"] = float(counts @ values / counts.sum())
             low, high = bootstrap_mean_ci(values, counts, n_resamples, seed)
             entry["diff_ci_low"], entry["diff_ci_high"] = low, high
         out["per_dimension"].append(entry)
+    out["warnings"] = judge_warnings(out, limits, judged=judged) + list(extra_warnings or [])
+    out["conclusion"] = decide(out)
+    for entry in out["per_dimension"]:
+        dimension_verdict(entry, out, limits)
     return out
 
 
@@ -105,16 +151,35 @@ async def win_rate_report(
     flt: PairFilter | None = None,
     group_by: str | None = None,
     n_resamples: int = 2000,
+    tie_margin: float | None = None,
+    default_tie_margin: float = DEFAULT_TIE_MARGIN,
+    min_decisive_pairs: int = 10,
 ) -> dict[str, Any]:
-    """Win rate of FT over Base for one experiment and result set, overall and per slice."""
+    """Win rate of FT over Base for one experiment and result set, overall and per slice.
+
+    Tie margin: `tie_margin` if given, else the experiment's (metadata `tie_margin`), else
+    `default_tie_margin` (the JUDGE_TIE_MARGIN setting).
+    """
     await prepare_session(session)
     flt = flt or PairFilter()
+    margin = tie_margin if tie_margin is not None else tie_margin_of(experiment.meta, default_tie_margin)
+    limits = Thresholds(min_decisive_pairs=min_decisive_pairs)
     result_set = await find_result_set(session, experiment.id, source=source, rubric=rubric, judge=judge, mode=mode)
     if result_set is None:
         raise ReportError(
             404, f"experiment {experiment.name!r} has no results from source {source!r} matching the filters"
         )
-    data = await aggregate(session, result_set.id, flt, group_by)
+    judged = source == "judge"
+    overall_extra: list[dict[str, Any]] = []
+    if judged:
+        kappa, n_labelled = await judge_label_kappa(session, experiment.id, result_set.id)
+        label = label_agreement_warning(kappa, n_labelled, limits)
+        overall_extra += [label] if label else []
+
+    def make(d: SliceData, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return block(d, n_resamples, tie_margin=margin, limits=limits, judged=judged, extra_warnings=extra)
+
+    data = await aggregate(session, result_set.id, flt, group_by, tie_margin=margin)
     report: dict[str, Any] = {
         "experiment": experiment.name,
         "base_model": experiment.base_model,
@@ -129,12 +194,12 @@ async def win_rate_report(
         "group_by": group_by,
     }
     if group_by:
-        everything = await aggregate(session, result_set.id, flt, None)
-        report["overall"] = block(everything.get(None, SliceData()), n_resamples)
-        report["slices"] = [
-            {"value": value, **block(d, n_resamples)} for value, d in sorted(data.items(), key=lambda kv: str(kv[0]))
-        ]
+        everything = await aggregate(session, result_set.id, flt, None, tie_margin=margin)
+        report["overall"] = make(everything.get(None, SliceData()), overall_extra)
+        report["slices"] = [{"value": value, **make(d)} for value, d in sorted(data.items(), key=lambda kv: str(kv[0]))]
     else:
-        report["overall"] = block(data.get(None, SliceData()), n_resamples)
+        report["overall"] = make(data.get(None, SliceData()), overall_extra)
         report["slices"] = []
+    report["conclusion"] = report["overall"]["conclusion"]
+    report["tie_margin"] = margin
     return report

@@ -1,4 +1,7 @@
-"""Pair-level aggregation of judgments (DESIGN.md definitions): pair score, outcome, inconsistency."""
+"""Pair-level aggregation of judgments: pair score, completeness, outcome, inconsistency.
+
+Definitions: docs/statistics.md, "Pair score and outcome".
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from typing import Literal
 import numpy as np
 
 Outcome = Literal["win", "tie", "loss"]
+
+# |score - 0.5| must exceed this for a win or a loss (docs/statistics.md, "Tie margin").
+DEFAULT_TIE_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,11 @@ class JudgmentPoint:
 
 @dataclass(frozen=True)
 class PairSummary:
-    """A pair's score (mean valid s_j), outcome for FT, inconsistency flag and dimension means."""
+    """One pair: score (None unless complete), outcome, inconsistency flag, order means and dimension means.
+
+    `complete` is False when some order that was asked for has no valid judgment; such a pair
+    has no score, no outcome and no dimensions, and `missing_orders` names the orders without one.
+    """
 
     score: float | None
     outcome: Outcome | None
@@ -30,37 +40,76 @@ class PairSummary:
     n_valid: int
     order_scores: dict[str, float]
     dimensions: dict[str, tuple[float, float]]
+    complete: bool = False
+    missing_orders: tuple[str, ...] = ()
 
 
-def outcome_of(score: float) -> Outcome:
-    """win / tie / loss for FT by the pair score."""
-    if score > 0.5:
+def outcome_of(score: float, tie_margin: float = DEFAULT_TIE_MARGIN) -> Outcome:
+    """win / tie / loss for FT: a win or a loss only when the score is more than `tie_margin` from 0.5."""
+    if score > 0.5 + tie_margin:
         return "win"
-    if score < 0.5:
+    if score < 0.5 - tie_margin:
         return "loss"
     return "tie"
 
 
-def summarize_pair(points: Iterable[JudgmentPoint]) -> PairSummary:
-    """Aggregate the valid judgments of one pair over orders and repeats.
+def tie_margin_of(meta: Mapping[str, object] | None, default: float = DEFAULT_TIE_MARGIN) -> float:
+    """An experiment's tie margin (its metadata `tie_margin`, when a number in [0, 0.5)), else `default`."""
+    value = (meta or {}).get("tie_margin")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 0.5:
+        return float(value)
+    return default
 
-    Inconsistent = the two orders lean to opposite sides (one order's mean s > 0.5, the other's < 0.5);
-    with one repeat per order that is exactly "opposite decisive verdicts". Such a pair scores about
-    0.5, i.e. counts as a tie in the win rate, and is flagged.
+
+def _mean_of_order_means(by_order: Mapping[str, list[float]]) -> float:
+    return float(np.mean([np.mean(v) for v in by_order.values()]))
+
+
+def summarize_pair(
+    points: Iterable[JudgmentPoint],
+    asked_orders: Iterable[str] | None = None,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
+) -> PairSummary:
+    """Aggregate the valid judgments of one pair: each order averages its repeats, then the orders are averaged.
+
+    `asked_orders` are the orders the pair was judged in (every order with a judgment row,
+    failed or pending included); default: the orders that have valid judgments. A pair with an
+    asked order that has no valid judgment is incomplete: it gets no score, so one order never
+    decides it.
+
+    Inconsistent = the two order means lean to opposite sides of 0.5 (with one repeat per order:
+    opposite decisive verdicts). Such a pair scores about 0.5 and is flagged.
     """
     points = list(points)
-    if not points:
-        return PairSummary(None, None, False, 0, {}, {})
-    score = float(np.mean([p.s_ft for p in points]))
     by_order: dict[str, list[float]] = {}
     for p in points:
         by_order.setdefault(p.order, []).append(p.s_ft)
     order_scores = {o: float(np.mean(v)) for o, v in by_order.items()}
+    asked = set(asked_orders) if asked_orders is not None else set(by_order)
+    missing = tuple(sorted(asked - set(by_order)))
     means = list(order_scores.values())
     inconsistent = len(means) > 1 and min(means) < 0.5 < max(means)
-    dims: dict[str, list[tuple[float, float]]] = {}
+    if not points or missing:
+        return PairSummary(None, None, inconsistent, len(points), order_scores, {}, False, missing)
+    score = _mean_of_order_means(by_order)
+    dims: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for p in points:
         for key, pair_scores in p.scores.items():
-            dims.setdefault(key, []).append(pair_scores)
-    dimensions = {k: (float(np.mean([b for b, _ in v])), float(np.mean([f for _, f in v]))) for k, v in dims.items()}
-    return PairSummary(score, outcome_of(score), inconsistent, len(points), order_scores, dimensions)
+            dims.setdefault(key, {}).setdefault(p.order, []).append(pair_scores)
+    dimensions = {
+        k: (
+            float(np.mean([np.mean([b for b, _ in v]) for v in per_order.values()])),
+            float(np.mean([np.mean([f for _, f in v]) for v in per_order.values()])),
+        )
+        for k, per_order in dims.items()
+    }
+    return PairSummary(
+        score, outcome_of(score, tie_margin), inconsistent, len(points), order_scores, dimensions, True, ()
+    )
+
+
+def dimension_score(per_order: Mapping[str, list[tuple[float, float]]]) -> float:
+    """A pair's win score on one dimension: per judgment 1 / 0.5 / 0 (FT higher / equal / lower), orders averaged."""
+    return float(
+        np.mean([np.mean([1.0 if f > b else 0.0 if f < b else 0.5 for b, f in v]) for v in per_order.values()])
+    )

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, tex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.rubrics.registry import parse_ref
+from judge_service.stats.pairs import DEFAULT_TIE_MARGIN
 from judge_service.store.models import (
     DimensionRollup,
     JudgeFingerprint,
@@ -112,7 +113,8 @@ def slice_expression(key: str) -> ColumnElement[Any]:
     return func.coalesce(Pair.tags[key].as_string(), Pair.meta[key].as_string())
 
 
-def _where(set_id: int, flt: PairFilter) -> list[ColumnElement[bool]]:
+def set_conditions(set_id: int, flt: PairFilter) -> list[ColumnElement[bool]]:
+    """WHERE conditions for the pair results of a set under a filter (tag/metadata ones need the pairs joined)."""
     conditions: list[ColumnElement[bool]] = [PairResult.result_set_id == set_id]
     for key, value in flt.tags.items():
         conditions.append(Pair.tags[key].as_string() == value)
@@ -128,20 +130,27 @@ def _where(set_id: int, flt: PairFilter) -> list[ColumnElement[bool]]:
 def scoped_to_set(stmt: Select[Any], set_id: int, flt: PairFilter, group_by: str | None) -> Select[Any]:
     if flt.needs_pairs or group_by:
         stmt = stmt.join(Pair, Pair.id == PairResult.pair_id)
-    return stmt.where(*_where(set_id, flt))
+    return stmt.where(*set_conditions(set_id, flt))
 
 
 async def aggregate(
-    session: AsyncSession, set_id: int, flt: PairFilter, group_by: str | None = None, use_rollups: bool = True
+    session: AsyncSession,
+    set_id: int,
+    flt: PairFilter,
+    group_by: str | None = None,
+    use_rollups: bool = True,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
 ) -> dict[SliceValue, SliceData]:
     """Histograms and sums for the whole set (key None) or per slice value of `group_by`.
 
     Unfiltered, ungrouped reports read the incrementally kept rollups (a few hundred rows
-    whatever the experiment's size); anything filtered aggregates the pair results.
+    whatever the experiment's size); anything filtered aggregates the pair results. Pairs without
+    a score (incomplete) count in `pairs` only. `tie_margin` decides which pairs are decisive
+    for the length sums (docs/statistics.md).
     """
     unfiltered = not (flt.needs_pairs or flt.since or flt.until or group_by)
     if unfiltered and use_rollups:
-        return {None: await _from_rollups(session, set_id)}
+        return {None: await _from_rollups(session, set_id, tie_margin)}
     # Without group_by everything is one slice (None); GROUP BY a constant is not portable SQL.
     keys: list[ColumnElement[Any]] = [slice_expression(group_by).label("slice")] if group_by else []
     k = len(keys)
@@ -160,12 +169,13 @@ async def aggregate(
         out[value].score_values = np.array([s for s, _ in rows], dtype=float)
         out[value].score_counts = np.array([c for _, c in rows], dtype=np.int64)
 
-    decisive = PairResult.score != 0.5
+    win, loss = PairResult.score > 0.5 + tie_margin, PairResult.score < 0.5 - tie_margin
+    decisive = or_(win, loss)
     longer_won = case(
         (
             or_(
-                and_(PairResult.ft_len > PairResult.base_len, PairResult.score > 0.5),
-                and_(PairResult.ft_len < PairResult.base_len, PairResult.score < 0.5),
+                and_(PairResult.ft_len > PairResult.base_len, win),
+                and_(PairResult.ft_len < PairResult.base_len, loss),
             ),
             1,
         ),
@@ -185,6 +195,8 @@ async def aggregate(
         "ft_len": func.sum(PairResult.ft_len),
         "longer_won": func.sum(longer_won),
         "length_decisive": func.sum(length_decisive),
+        "repeat_verdicts": func.sum(PairResult.repeat_verdicts),
+        "repeat_matched": func.sum(PairResult.repeat_matched),
     }
     sums = scoped_to_set(select(*keys, *columns.values()), set_id, flt, group_by).group_by(*keys)
     for row in (await session.execute(sums)).all():
@@ -225,7 +237,7 @@ async def aggregate(
     return dict(out)
 
 
-async def _from_rollups(session: AsyncSession, set_id: int) -> SliceData:
+async def _from_rollups(session: AsyncSession, set_id: int, tie_margin: float) -> SliceData:
     out = SliceData()
     rows = (
         await session.execute(
@@ -248,7 +260,9 @@ async def _from_rollups(session: AsyncSession, set_id: int) -> SliceData:
         sums["decisive_verdicts"] += r.decisive
         sums["base_len"] += r.base_len
         sums["ft_len"] += r.ft_len
-        decisive = valid and r.score != 0.5 and r.length_cmp != 0
+        sums["repeat_verdicts"] += r.repeat_verdicts
+        sums["repeat_matched"] += r.repeat_matched
+        decisive = valid and (r.score > 0.5 + tie_margin or r.score < 0.5 - tie_margin) and r.length_cmp != 0
         sums["length_decisive"] += r.pairs if decisive else 0
         sums["longer_won"] += r.pairs if decisive and (r.length_cmp > 0) == (r.score > 0.5) else 0
     if hist:

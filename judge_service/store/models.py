@@ -261,7 +261,9 @@ class ResultSet(Base):
 
 
 class PairResult(Base):
-    """A pair's aggregate within a result set (DESIGN.md pair score), kept current as judgments land.
+    """A pair's aggregate within a result set (docs/statistics.md pair score), kept current as judgments land.
+
+    `score` is None for an incomplete pair (an order asked for has no valid judgment).
 
     Reports aggregate these rows in SQL instead of re-reading every judgment.
     """
@@ -282,6 +284,9 @@ class PairResult(Base):
     tags_ft_mask: Mapped[int] = mapped_column(Integer, default=0)
     base_len: Mapped[int] = mapped_column(Integer, default=0)
     ft_len: Mapped[int] = mapped_column(Integer, default=0)
+    # Repeat agreement (docs/statistics.md): verdicts in order groups of 2+ repeats; how many equal the group's mode.
+    repeat_verdicts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    repeat_matched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     judged_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -317,7 +322,8 @@ class PairResultRollup(Base):
     """Counts and sums of pair results per distinct outcome: an unfiltered report reads these few rows.
 
     Maintained incrementally with every pair refresh (old values out, new values in), so its
-    totals always equal an aggregate over `pair_results`; `score` -1 stands for "no valid judgment".
+    totals always equal an aggregate over `pair_results`; `score` -1 stands for "no score" (an
+    incomplete pair: some order asked for has no valid judgment).
     """
 
     __tablename__ = "pair_result_rollups"
@@ -332,6 +338,8 @@ class PairResultRollup(Base):
     decisive: Mapped[int] = mapped_column(BigInteger, default=0)
     base_len: Mapped[int] = mapped_column(BigInteger, default=0)
     ft_len: Mapped[int] = mapped_column(BigInteger, default=0)
+    repeat_verdicts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    repeat_matched: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class DimensionRollup(Base):

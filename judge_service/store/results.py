@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.stats.agreement import verdict_of_score
-from judge_service.stats.pairs import JudgmentPoint, summarize_pair
+from judge_service.stats.pairs import JudgmentPoint, dimension_score, summarize_pair
 from judge_service.store.models import (
     Base,
     DimensionRollup,
@@ -76,6 +77,19 @@ async def _lock_pair(session: AsyncSession, pair_id: int) -> Pair:
     return pair
 
 
+def repeat_counts(valid: list[Judgment]) -> tuple[int, int]:
+    """(verdicts in order groups with 2+ valid repeats, how many of them equal their group's modal verdict)."""
+    groups: dict[str, list[str]] = {}
+    for j in valid:
+        groups.setdefault(j.order, []).append(str(j.winner))
+    total = matched = 0
+    for verdicts in groups.values():
+        if len(verdicts) >= 2:
+            total += len(verdicts)
+            matched += Counter(verdicts).most_common(1)[0][1]
+    return total, matched
+
+
 async def refresh_judge_pair(session: AsyncSession, set_id: int, key: SetKey, pair_id: int) -> None:
     """Recompute one pair's result from its judgments in the set."""
     pair = await _lock_pair(session, pair_id)
@@ -94,14 +108,19 @@ async def refresh_judge_pair(session: AsyncSession, set_id: int, key: SetKey, pa
         stmt = stmt.where(Judgment.run_id == key.scope)
     judgments = list((await session.execute(stmt)).scalars())
     valid = [j for j in judgments if j.status == "done" and j.s_ft is not None]
+    # Every order with a judgment row was asked for: failed or pending ones leave the pair incomplete.
     summary = summarize_pair(
-        JudgmentPoint(j.order, float(j.s_ft or 0.0), {s.dimension: (s.base_score, s.ft_score) for s in j.scores})
-        for j in valid
+        (
+            JudgmentPoint(j.order, float(j.s_ft or 0.0), {s.dimension: (s.base_score, s.ft_score) for s in j.scores})
+            for j in valid
+        ),
+        asked_orders={j.order for j in judgments},
     )
     base_first, ft_first = summary.order_scores.get("base_first"), summary.order_scores.get("ft_first")
     agree = None
     if base_first is not None and ft_first is not None:
         agree = verdict_of_score(base_first) == verdict_of_score(ft_first)
+    repeat_verdicts, repeat_matched = repeat_counts(valid)
     # SQLite hands back naive datetimes (stored in UTC) next to the aware ones just set.
     done_at = [as_aware(j.completed_at) for j in judgments if j.completed_at is not None]
     row = PairResult(
@@ -120,23 +139,25 @@ async def refresh_judge_pair(session: AsyncSession, set_id: int, key: SetKey, pa
         tags_ft_mask=tag_mask(t for j in valid for t in j.tags_ft or []),
         base_len=len(pair.base_output),
         ft_len=len(pair.ft_output),
+        repeat_verdicts=repeat_verdicts,
+        repeat_matched=repeat_matched,
         judged_at=max(done_at) if done_at else None,
     )
-    dims: dict[str, list[tuple[int, int]]] = {}
-    for j in valid:
+    dims: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for j in valid if summary.complete else []:  # an incomplete pair counts in no statistic
         for s in j.scores:
-            dims.setdefault(s.dimension, []).append((s.base_score, s.ft_score))
+            dims.setdefault(s.dimension, {}).setdefault(j.order, []).append((s.base_score, s.ft_score))
     dim_rows = [
         PairDimensionResult(
             result_set_id=set_id,
             pair_id=pair_id,
             dimension=d,
-            base_mean=float(np.mean([b for b, _ in v])),
-            ft_mean=float(np.mean([f for _, f in v])),
-            score=float(np.mean([1.0 if f > b else 0.0 if f < b else 0.5 for b, f in v])),
-            n=len(v),
+            base_mean=summary.dimensions[d][0],
+            ft_mean=summary.dimensions[d][1],
+            score=dimension_score(per_order),
+            n=sum(len(v) for v in per_order.values()),
         )
-        for d, v in dims.items()
+        for d, per_order in dims.items()
     ]
     await _replace(session, set_id, pair_id, row, dim_rows)
 
@@ -188,6 +209,8 @@ def _result_cell(row: PairResult, sign: int) -> dict[str, Any]:
         "decisive": sign * (row.decisive or 0),
         "base_len": sign * (row.base_len or 0),
         "ft_len": sign * (row.ft_len or 0),
+        "repeat_verdicts": sign * (row.repeat_verdicts or 0),
+        "repeat_matched": sign * (row.repeat_matched or 0),
     }
 
 
@@ -257,7 +280,17 @@ async def rebuild_rollups(session: AsyncSession, set_id: int) -> None:
     keys = (pr.result_set_id, score, pr.inconsistent, agree, length_cmp)
     await session.execute(
         insert(PairResultRollup).from_select(
-            [*RESULT_KEYS, "pairs", "n_failed", "a_picks", "decisive", "base_len", "ft_len"],
+            [
+                *RESULT_KEYS,
+                "pairs",
+                "n_failed",
+                "a_picks",
+                "decisive",
+                "base_len",
+                "ft_len",
+                "repeat_verdicts",
+                "repeat_matched",
+            ],
             select(
                 *keys,
                 func.count(),
@@ -266,6 +299,8 @@ async def rebuild_rollups(session: AsyncSession, set_id: int) -> None:
                 func.sum(pr.decisive),
                 func.sum(pr.base_len),
                 func.sum(pr.ft_len),
+                func.sum(pr.repeat_verdicts),
+                func.sum(pr.repeat_matched),
             )
             .where(pr.result_set_id == set_id)
             .group_by(*keys),
@@ -279,3 +314,32 @@ async def rebuild_rollups(session: AsyncSession, set_id: int) -> None:
             select(*dim_keys, func.count()).where(d.result_set_id == set_id).group_by(*dim_keys),
         )
     )
+
+
+async def rescore_judge_sets(session: AsyncSession, experiment_id: int | None = None) -> int:
+    """Recompute every judge pair result (and, through it, the rollups) from its judgments by the current rule.
+
+    Pair results written before the order-mean rule (docs/statistics.md, "Pair score and outcome")
+    scored a pair by the mean of all its judgments, even with one order failed. Returns the pairs rescored.
+    """
+    stmt = select(ResultSet).where(ResultSet.source == "judge")
+    if experiment_id is not None:
+        stmt = stmt.where(ResultSet.experiment_id == experiment_id)
+    done = 0
+    for result_set in list((await session.execute(stmt)).scalars()):
+        key = SetKey(
+            experiment_id=result_set.experiment_id,
+            source=result_set.source,
+            rubric_version_id=result_set.rubric_version_id,
+            fingerprint_id=result_set.fingerprint_id,
+            mode=result_set.mode,
+            purpose=result_set.purpose,
+            scope=result_set.scope,
+        )
+        pair_ids = (
+            await session.execute(select(PairResult.pair_id).where(PairResult.result_set_id == result_set.id))
+        ).scalars()
+        for pair_id in list(pair_ids):
+            await refresh_judge_pair(session, result_set.id, key, pair_id)
+            done += 1
+    return done

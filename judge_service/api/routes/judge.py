@@ -39,13 +39,14 @@ async def judge_pairwise(
     async with ctx.sessions() as session:
         run = await session.get(Run, submitted.run_id)
         assert run is not None
-        return await run_result(session, run)
+        return await run_result(session, run, tie_margin=ctx.settings.tie_margin)
 
 
 @router.get("/runs/{run_id}", response_model=RunResult)
 async def get_run(
     run_id: str,
     session: Session,
+    ctx: Context,
     _: Annotated[Caller, Depends(require("read"))],
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
@@ -54,4 +55,4 @@ async def get_run(
     run = await session.get(Run, run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
-    return await run_result(session, run, offset, limit)
+    return await run_result(session, run, offset, limit, ctx.settings.tie_margin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
@@ -12,6 +12,7 @@ from judge_service.reports import compare, failures
 from judge_service.reports.consistency import consistency_report
 from judge_service.reports.rejudge import rejudge_report
 from judge_service.reports.winrate import win_rate_report
+from judge_service.stats.pairs import tie_margin_of
 from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter
 from judge_service.store.models import Experiment
@@ -65,6 +66,7 @@ async def experiment_or_404(session: Session, ref: str) -> Experiment:
 @router.get("/win-rate")
 async def win_rate(
     session: Session,
+    ctx: Context,
     _: Reader,
     flt: Filter,
     experiment: Annotated[str, Query(description="Experiment name or id.")],
@@ -73,39 +75,69 @@ async def win_rate(
     judge: Annotated[str | None, Query(description="Judge fingerprint (prefix); default the newest used.")] = None,
     mode: Annotated[str | None, Query(description="reasoned or fast; default the newest used.")] = None,
     group_by: Annotated[str | None, Query(description="Tag or metadata key to slice by.")] = None,
+    tie_margin: Annotated[
+        float | None,
+        Query(ge=0, lt=0.5, description="Win/loss only beyond 0.5 ± this; default the experiment's, else the setting."),
+    ] = None,
 ) -> dict[str, Any]:
-    """FT's win rate over Base with CIs, sign test, consistency, lengths and per-dimension results."""
+    """FT's win rate over Base: conclusion, warnings, CI, decisive pairs, consistency, lengths, per dimension."""
     exp = await experiment_or_404(session, experiment)
     return await win_rate_report(
-        session, exp, source=source, rubric=rubric, judge=judge, mode=mode, flt=flt, group_by=group_by
+        session,
+        exp,
+        source=source,
+        rubric=rubric,
+        judge=judge,
+        mode=mode,
+        flt=flt,
+        group_by=group_by,
+        tie_margin=tie_margin,
+        default_tie_margin=ctx.settings.tie_margin,
+        min_decisive_pairs=ctx.settings.min_decisive_pairs,
     )
 
 
 @router.get("/failures")
 async def failure_cases(
     session: Session,
+    ctx: Context,
     _: Reader,
     flt: Filter,
     experiment: Annotated[str, Query(description="Experiment name or id.")],
     rubric: Annotated[str | None, Query()] = None,
     judge: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    kind: Annotated[
+        Literal["losses", "incomplete"],
+        Query(description="losses: FT's clearest losses; incomplete: pairs missing a valid judgment in an order."),
+    ] = "losses",
 ) -> dict[str, Any]:
-    """The pairs FT lost most clearly, with both answers and rationales, and failure-tag counts per side."""
+    """The pairs FT lost most clearly (or the incomplete pairs), with answers and rationales, and failure tags."""
     exp = await experiment_or_404(session, experiment)
-    return await failures.failure_report(session, exp, rubric=rubric, judge=judge, flt=flt, limit=limit)
+    margin = tie_margin_of(exp.meta, ctx.settings.tie_margin)
+    return await failures.failure_report(
+        session, exp, rubric=rubric, judge=judge, flt=flt, limit=limit, kind=kind, tie_margin=margin
+    )
 
 
 @router.get("/checkpoints")
 async def checkpoints(
     session: Session,
+    ctx: Context,
     _: Reader,
     series: Annotated[str, Query(description="Experiment metadata 'series' shared by the checkpoints.")],
     rubric: Annotated[str | None, Query()] = None,
     mode: Annotated[str, Query(description="reasoned or fast: one mode for every checkpoint.")] = "reasoned",
 ) -> dict[str, Any]:
     """Win rate per checkpoint of a series, ordered by the experiments' metadata 'step'."""
-    return await compare.checkpoint_report(session, series, rubric=rubric, mode=mode)
+    return await compare.checkpoint_report(
+        session,
+        series,
+        rubric=rubric,
+        mode=mode,
+        default_tie_margin=ctx.settings.tie_margin,
+        min_decisive_pairs=ctx.settings.min_decisive_pairs,
+    )
 
 
 @router.get("/bradley-terry")

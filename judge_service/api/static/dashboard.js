@@ -265,11 +265,13 @@
     show($("experiment-empty"), false);
     show($("tabs"), true);
     activateTab(activeTab());
-    for (const id of ["win-rate", "win-ci", "sign-p", "models", "n-pairs", "rubric", "judge", "inconsistent", "failed",
-      "position-consistency", "position-a"]) {
+    for (const id of ["win-rate", "win-ci", "sign-p", "decisive", "models", "n-pairs", "incomplete", "rubric", "judge",
+      "inconsistent", "failed", "position-consistency", "position-a"]) {
       setText(id, DASH);
     }
     setText("verdict", "");
+    show($("warnings"), false);
+    $("warning-list").replaceChildren();
     $("headline").setAttribute("aria-busy", "true");
     fillBody($("dimension-table"), []);
     purge("outcome-chart");
@@ -319,33 +321,56 @@
   }
 
   // ---------- headline ----------
+  // The report's conclusion is the only verdict shown (docs/statistics.md, "Conclusion").
+  const CONCLUSIONS = {
+    ft_better: ["FT is better than Base", "good"],
+    base_better: ["Base is better than FT", "bad"],
+    no_significant_difference: ["No significant difference between FT and Base", ""],
+    not_enough_evidence: ["Not enough evidence to tell FT and Base apart", "unsure"],
+  };
+
+  function conclusionText(code) {
+    return (CONCLUSIONS[code] || [code || DASH])[0];
+  }
+
+  function renderWarnings(warnings) {
+    const list = $("warning-list");
+    list.replaceChildren(
+      ...warnings.map((w) =>
+        el(
+          "li",
+          { "data-code": w.code, class: w.blocking ? "blocking" : null },
+          el("code", { text: w.code }),
+          el("span", { text: ` ${w.blocking ? "(blocks a conclusion) " : ""}${w.message}` })
+        )
+      )
+    );
+    show($("warnings"), warnings.length > 0);
+  }
+
   function renderHeadline(report) {
     const o = report.overall;
+    renderWarnings(o.warnings || []);
     setText("win-rate", fmtPct(o.win_rate));
     setText("win-ci", fmtCi(o.ci_low, o.ci_high));
-    setText("sign-p", fmtP(o.sign_test_p));
+    const d = o.decisive || {};
+    setText("decisive", d.n ? `${fmtPct(d.ft_share)} of ${fmtInt(d.n)} ${fmtCi(d.wilson_low, d.wilson_high)}` : DASH);
+    setText("sign-p", fmtP(d.sign_test_p));
     setText("models", `${report.base_model} → ${report.ft_model}`);
-    setText("n-pairs", fmtInt(o.n_pairs));
+    setText("n-pairs", fmtInt(o.n_complete_pairs));
+    setText("incomplete", fmtInt(o.incomplete_pairs));
     setText("rubric", [report.rubric || DASH, report.mode].filter(Boolean).join(" · "));
     setText("judge", `${report.judge_model || DASH} · ${shortHash(report.judge_fingerprint)}`, report.judge_fingerprint);
     setText("inconsistent", fmtInt(o.inconsistent));
-    const failed = fmtInt(o.failed_judgments);
-    setText("failed", o.pairs_without_valid ? `${failed} (${o.pairs_without_valid} pairs without a verdict)` : failed);
+    setText("failed", fmtInt(o.failed_judgments));
     setText("position-consistency", fmtFrac(o.position_consistency));
     setText("position-a", fmtFrac(o.position_a_rate));
     const verdict = $("verdict");
+    const [text, cls] = CONCLUSIONS[o.conclusion] || [conclusionText(o.conclusion), ""];
     verdict.className = "verdict";
-    if (isNum(o.ci_low) && o.ci_low > 50) {
-      verdict.textContent = "FT is better than Base (CI above 50%)";
-      verdict.classList.add("good");
-    } else if (isNum(o.ci_high) && o.ci_high < 50) {
-      verdict.textContent = "Base is better than FT (CI below 50%)";
-      verdict.classList.add("bad");
-    } else if (isNum(o.win_rate)) {
-      verdict.textContent = "No clear difference (CI includes 50%)";
-    } else {
-      verdict.textContent = "No decisive pairs";
-    }
+    if (cls) verdict.classList.add(cls);
+    verdict.dataset.conclusion = o.conclusion || "";
+    verdict.textContent = text;
     $("headline").setAttribute("aria-busy", "false");
 
     const decided = (o.wins || 0) + (o.ties || 0) + (o.losses || 0);
@@ -403,7 +428,8 @@
           cell(fmtNum(d.ft_mean), "num"),
           cell(fmtSigned(d.diff), `num ${isNum(d.diff) ? (d.diff > 0 ? "pos" : d.diff < 0 ? "neg" : "") : ""}`),
           cell(fmtDiffCi(d.diff_ci_low, d.diff_ci_high), "num"),
-          cell(fmtPct(d.win_rate), "num")
+          cell(fmtPct(d.win_rate), "num"),
+          cell(conclusionText(d.conclusion), "conclusion")
         )
       )
     );
@@ -520,7 +546,8 @@
           cell(fmtInt(s.n_pairs), "num"),
           cell(fmtPct(s.win_rate), "num"),
           cell(fmtCi(s.ci_low, s.ci_high), "num"),
-          cell(`${fmtInt(s.wins)} / ${fmtInt(s.ties)} / ${fmtInt(s.losses)}`, "num")
+          cell(`${fmtInt(s.wins)} / ${fmtInt(s.ties)} / ${fmtInt(s.losses)}`, "num"),
+          cell(conclusionText(s.conclusion))
         );
       })
     );
@@ -555,7 +582,7 @@
           cell(fmtInt(p.n_pairs), "num"),
           cell(fmtPct(p.win_rate), "num"),
           cell(fmtCi(p.ci_low, p.ci_high), "num"),
-          cell(fmtP(p.sign_test_p), "num")
+          cell(conclusionText(p.conclusion))
         )
       )
     );
