@@ -236,12 +236,17 @@ async def test_rollups_equal_a_full_aggregation(service: Service, fake_judge: Fa
             full = await aggregate(session, set_id, PairFilter(), use_rollups=False)
             return block(fast[None]), block(full[None])
 
+    def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        # The LC fit sums float length differences in another order: equal within rounding, not bit for bit.
+        lc_a, lc_b = a.pop("length_controlled"), b.pop("length_controlled")
+        return a == b and lc_a == pytest.approx(lc_b, rel=1e-9)
+
     fast, full = await both()
-    assert fast == full
+    assert same(dict(fast), dict(full))
     assert fast["pairs_without_valid"] == 2 and fast["failed_judgments"] == 4 and fast["n_pairs"] == 9
     async with service.ctx.sessions() as session, session.begin():
         await rebuild_rollups(session, (await session.execute(select_set(ResultSet))).scalar_one())
-    assert (await both())[0] == full
+    assert same(dict((await both())[0]), dict(full))
 
 
 def select_set(model: Any) -> Any:

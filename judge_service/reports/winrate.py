@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.stats.length import length_controlled_win_rate
+from judge_service.stats.position import slot_a_share
 from judge_service.stats.winrate import bootstrap_mean_ci, win_rate_from_histogram
 from judge_service.store.aggregate import PairFilter, SliceData, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, JudgeFingerprint, ResultSet, RubricVersionRow
@@ -27,6 +29,28 @@ def _ratio(num: float, den: float) -> float | None:
 
 def _clean(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+def position_and_length(data: SliceData) -> dict[str, Any]:
+    """Slot-A share clustered by pair and the length-controlled win rate (docs/statistics.md)."""
+    sums = data.sums
+    share = slot_a_share(
+        sums.get("a_picks", 0),
+        sums.get("decisive_verdicts", 0),
+        sums.get("a_picks_sq", 0),
+        sums.get("decisive_sq", 0),
+        sums.get("a_picks_decisive", 0),
+        int(sums.get("decisive_pairs", 0)),
+    )
+    cells = data.length_cells
+    lc = length_controlled_win_rate(cells[:, 0], cells[:, 1], cells[:, 2])
+    return {
+        "position_a_rate": share.rate,
+        "position_a_ci_low": share.ci_low,
+        "position_a_ci_high": share.ci_high,
+        "position_a_pairs": share.n_pairs,
+        "length_controlled": lc.as_dict(),
+    }
 
 
 def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -51,7 +75,7 @@ def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, 
         "wilson_high": wr.wilson_high,
         "sign_test_p": wr.sign_test_p,
         "position_consistency": _ratio(sums.get("orders_agree", 0), sums.get("both_orders", 0)),
-        "position_a_rate": _ratio(sums.get("a_picks", 0), sums.get("decisive_verdicts", 0)),
+        **position_and_length(data),
         "length": {
             "mean_base_chars": _ratio(sums.get("base_len", 0), pairs),
             "mean_ft_chars": _ratio(sums.get("ft_len", 0), pairs),
