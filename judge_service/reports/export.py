@@ -174,7 +174,10 @@ def consistency_tables(consistency: dict[str, Any], rejudge: dict[str, Any]) -> 
             _num(run["cohen_kappa"]),
             "–" if before is None else f"{before['win_rate']:.1f} [{before['ci_low']:.1f}, {before['ci_high']:.1f}]",
             "–" if after is None else f"{after['win_rate']:.1f} [{after['ci_low']:.1f}, {after['ci_high']:.1f}]",
-            "–" if change is None else f"{change['change']:+.1f} [{change['ci_low']:+.1f}, {change['ci_high']:+.1f}]",
+            "–"
+            if change is None
+            else f"{change['change']:+.1f}"
+            + ("" if change["ci_low"] is None else f" [{change['ci_low']:+.1f}, {change['ci_high']:+.1f}]"),
             "[red]CHANGED[/red]" if run["fingerprint_changed"] else "same",
             ", ".join(a["kind"] for a in run["alerts"]) or "none",
         )
