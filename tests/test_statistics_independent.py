@@ -433,3 +433,25 @@ async def test_rollup_migration_refills_length_bins(scripted: tuple[Service, Scr
     again = await get(svc, "/reports/win-rate", experiment="mig")
     assert again["overall"]["length_controlled"] == pytest.approx(report["overall"]["length_controlled"])
     assert again["overall"]["position_a_ci_low"] == pytest.approx(report["overall"]["position_a_ci_low"])
+
+
+def test_one_pair_has_no_interval() -> None:
+    """SE and CIs are undefined (null) for n < 2, never a zero-width interval."""
+    from judge_service.reports.rejudge import paired_change
+    from judge_service.reports.winrate import block
+    from judge_service.store.aggregate import DimensionData, SliceData
+
+    data = SliceData(
+        score_values=np.array([1.0]),
+        score_counts=np.array([1]),
+        sums={"pairs": 1, "valid_pairs": 1, "a_picks": 1, "decisive_verdicts": 2, "decisive_pairs": 1},
+        dimensions={"accuracy": DimensionData([2.0], [1], 1, 3.0, 5.0, 1.0, 1)},
+        length_cells=np.array([[0.2, 1.0, 1.0]]),
+    )
+    out = block(data)
+    entry = out["per_dimension"][0]
+    assert entry["diff"] == 2.0 and entry["diff_ci_low"] is None and entry["diff_ci_high"] is None
+    assert out["length_controlled"] == {"win_rate": None, "ci_low": None, "ci_high": None, "length_coef": None, "n": 1}
+    assert out["position_a_rate"] == 0.5 and out["position_a_ci_low"] < 0.5 < out["position_a_ci_high"]
+    change = paired_change(np.array([0.0]), np.array([1.0]))
+    assert change["change"] == 100.0 and change["ci_low"] is None and change["standard_error"] is None

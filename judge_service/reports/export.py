@@ -21,6 +21,7 @@ HEADLINE_COLUMNS = (
     ("inconsistent", "inconsistent"),
     ("failed_judgments", "failed"),
     ("position_consistency", "position consistency"),
+    ("length_controlled", "LC win rate [95% CI]"),
 )
 DIMENSION_COLUMNS = (
     ("slice", "slice"),
@@ -51,9 +52,13 @@ def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = [("overall", report["overall"])] + [(str(s["value"]), s) for s in report.get("slices", [])]
     rows = []
     for name, block in blocks:
-        row = {key: block.get(key) for key, _ in HEADLINE_COLUMNS if key not in ("slice", "ci")}
+        row = {key: block.get(key) for key, _ in HEADLINE_COLUMNS if key not in ("slice", "ci", "length_controlled")}
         row["slice"] = name
         row["ci"] = None if block.get("ci_low") is None else f"[{block['ci_low']:.1f}, {block['ci_high']:.1f}]"
+        lc = block.get("length_controlled") or {}
+        row["length_controlled"] = (
+            None if lc.get("win_rate") is None else f"{lc['win_rate']:.1f} [{lc['ci_low']:.1f}, {lc['ci_high']:.1f}]"
+        )
         rows.append(row)
     return rows
 

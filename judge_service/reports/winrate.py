@@ -98,8 +98,9 @@ def block(data: SliceData, n_resamples: int = 2000, seed: int = 0) -> dict[str, 
         if dim.diff_counts:
             values, counts = np.array(dim.diff_values), np.array(dim.diff_counts, dtype=np.int64)
             entry["diff"] = float(counts @ values / counts.sum())
-            low, high = bootstrap_mean_ci(values, counts, n_resamples, seed)
-            entry["diff_ci_low"], entry["diff_ci_high"] = low, high
+            if counts.sum() >= 2:  # one pair has no spread to resample: the CI is undefined, not [diff, diff]
+                low, high = bootstrap_mean_ci(values, counts, n_resamples, seed)
+                entry["diff_ci_low"], entry["diff_ci_high"] = low, high
         out["per_dimension"].append(entry)
     return out
 
