@@ -255,11 +255,15 @@ async def aggregate(
 
 async def _from_rollups(session: AsyncSession, set_id: int) -> SliceData:
     out = SliceData()
+    # Plain rows, not ORM objects: with length bins a set has hundreds of rollup rows, and identity-mapping
+    # them costs more than the report's statistics.
     rows = (
         await session.execute(
-            select(PairResultRollup).where(PairResultRollup.result_set_id == set_id, PairResultRollup.pairs != 0)
+            select(*PairResultRollup.__table__.columns).where(
+                PairResultRollup.result_set_id == set_id, PairResultRollup.pairs != 0
+            )
         )
-    ).scalars()
+    ).all()
     hist: dict[float, int] = defaultdict(int)
     sums: dict[str, float] = defaultdict(float)
     cells: dict[tuple[int, float], list[float]] = defaultdict(lambda: [0.0, 0.0])
