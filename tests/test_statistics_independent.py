@@ -455,3 +455,43 @@ def test_one_pair_has_no_interval() -> None:
     assert out["position_a_rate"] == 0.5 and out["position_a_ci_low"] < 0.5 < out["position_a_ci_high"]
     change = paired_change(np.array([0.0]), np.array([1.0]))
     assert change["change"] == 100.0 and change["ci_low"] is None and change["standard_error"] is None
+
+
+async def test_fast_mode_soft_scores(scripted: tuple[Service, ScriptedJudge]) -> None:
+    """Soft fast-mode scores (every pair score distinct) through the rollups: LC and slot-A share against the log."""
+    svc, judge = scripted
+    items, quality, lengths = make_items(50, seed=23)
+
+    def soft(pair: str, ft_slot: str, k: int) -> Verdict:
+        rng = random.Random(f"soft:{pair}:{ft_slot}:{k}")
+        p_ft = float(expit(np.log(quality[pair] / (1 - quality[pair])) + 3.0 * lengths[pair]))
+        p_tie = rng.uniform(0.05, 0.3)
+        p_first = 0.15  # position bias: slot A gets extra mass
+        p_a = (1 - p_tie) * (p_ft if ft_slot == "A" else 1 - p_ft)
+        p_a = min(0.95 - p_tie, p_a + p_first)
+        return Verdict(probs=(p_a, 1 - p_tie - p_a, p_tie))
+
+    judge.policy = soft
+    await submit(svc, items, "soft", mode="fast")
+    log = Log(judge.calls)
+    scores = log.scores()
+    assert len(np.unique(scores)) == 50  # non-integer, all distinct
+    overall = (await get(svc, "/reports/win-rate", experiment="soft", mode="fast"))["overall"]
+    assert overall["win_rate"] == pytest.approx(100 * scores.mean())
+    d = np.array([lengths[p] for p in log.pairs])
+    win, low, high, coef = per_pair_fit(d, scores)
+    lc = overall["length_controlled"]
+    assert lc["win_rate"] == pytest.approx(win, abs=1.0) and lc["length_coef"] == pytest.approx(coef, rel=0.1)
+    assert lc["ci_low"] == pytest.approx(low, abs=1.0) and lc["ci_high"] == pytest.approx(high, abs=1.0)
+
+    def argmax(c: Call) -> str:
+        return ("A", "B", "tie")[int(np.argmax(c.probs))]
+
+    a = np.array([sum(argmax(c) == "A" for cs in log.by_pair[p].values() for c in cs) for p in log.pairs])
+    m = np.array([sum(argmax(c) != "tie" for cs in log.by_pair[p].values() for c in cs) for p in log.pairs])
+    rate, ci_low, ci_high = clustered_slot_a(a, m)
+    assert overall["position_a_rate"] == pytest.approx(rate)
+    assert (overall["position_a_ci_low"], overall["position_a_ci_high"]) == (
+        pytest.approx(ci_low),
+        pytest.approx(ci_high),
+    )
