@@ -24,8 +24,10 @@ from typing import Any
 import asyncpg
 import httpx
 import numpy as np
+import statsmodels.api as sm  # type: ignore[import-untyped]
 from rich.console import Console
 from rich.table import Table
+from scipy.special import expit
 from statsmodels.stats.proportion import proportion_confint
 
 from judge_service.api.app import create_app
@@ -372,6 +374,13 @@ def check(report: dict[str, Any], data: dict[str, Any]) -> str:
         bad.append("ci")
     if overall["conclusion"] not in ("ft_better", "base_better", "no_significant_difference", "not_enough_evidence"):
         bad.append("conclusion")
+    if not np.isclose(overall["position_a_rate"], data["a_picks"].sum() / data["decisive"].sum()):
+        bad.append("position_a_rate")
+    # Length-controlled win rate: the report's grouped fit against a per-pair statsmodels fit.
+    d = (data["ft_len"] - data["base_len"]) / (data["ft_len"] + data["base_len"])
+    fit = sm.GLM(score, sm.add_constant(d), family=sm.families.Binomial()).fit()
+    if not np.isclose(overall["length_controlled"]["win_rate"], 100 * expit(fit.params[0]), atol=0.05):
+        bad.append("length_controlled")
     dims = {d["dimension"]: d for d in overall["per_dimension"]}
     for i, name in enumerate(DIMS):
         diff = float((data["ft_mean"][:, i] - data["base_mean"][:, i]).mean())

@@ -21,8 +21,10 @@ from judge_service.stats.bradley_terry import (
     Battle,
     bootstrap_bradley_terry,
     fit_bradley_terry,
+    unbounded_models,
 )
 
+MLE = 0.0  # no prior: the plain maximum-likelihood fit these hand-computed values describe
 TRUE_THETA = {"alpha": 0.0, "beta": 0.5, "gamma": 1.2}
 
 
@@ -35,7 +37,7 @@ def _sigmoid(x: float) -> float:
 
 def test_two_models_75_of_100() -> None:
     battles = [Battle("a", "b", 1.0, 75), Battle("a", "b", 0.0, 25)]
-    ratings = fit_bradley_terry(battles)
+    ratings = fit_bradley_terry(battles, prior_ties=MLE)
     assert ratings["a"] == 1000.0  # alphabetically first model is the anchor
     # Odds 3:1 -> theta_b - theta_a = ln 3, i.e. 400 * log10(3) Elo points.
     assert math.isclose(ratings["b"] - ratings["a"], ELO_SCALE * math.log(3), abs_tol=1e-3)
@@ -45,19 +47,19 @@ def test_two_models_75_of_100() -> None:
 
 def test_orientation_does_not_matter() -> None:
     # The same 75/25 outcome written with the models swapped.
-    ratings = fit_bradley_terry([Battle("b", "a", 0.0, 75), Battle("b", "a", 1.0, 25)])
+    ratings = fit_bradley_terry([Battle("b", "a", 0.0, 75), Battle("b", "a", 1.0, 25)], prior_ties=MLE)
     assert math.isclose(ratings["b"] - ratings["a"], 400 * math.log10(3), abs_tol=1e-3)
 
 
 def test_ties_count_half() -> None:
     # 50 wins + 50 ties = 75 of 100 points for b.
-    with_ties = fit_bradley_terry([Battle("a", "b", 1.0, 50), Battle("a", "b", 0.5, 50)])
+    with_ties = fit_bradley_terry([Battle("a", "b", 1.0, 50), Battle("a", "b", 0.5, 50)], prior_ties=MLE)
     assert math.isclose(with_ties["b"] - with_ties["a"], 400 * math.log10(3), abs_tol=1e-3)
     # A soft score of 0.75 on each of 100 pairs is the same likelihood.
-    soft = fit_bradley_terry([Battle("a", "b", 0.75, 100)])
+    soft = fit_bradley_terry([Battle("a", "b", 0.75, 100)], prior_ties=MLE)
     assert math.isclose(soft["b"], with_ties["b"], abs_tol=1e-3)
     # All ties: equal strength.
-    assert math.isclose(fit_bradley_terry([Battle("a", "b", 0.5, 10)])["b"], 1000.0, abs_tol=1e-3)
+    assert math.isclose(fit_bradley_terry([Battle("a", "b", 0.5, 10)], prior_ties=MLE)["b"], 1000.0, abs_tol=1e-3)
 
 
 def test_exact_recovery_three_models() -> None:
@@ -65,7 +67,7 @@ def test_exact_recovery_three_models() -> None:
     battles = [
         Battle(a, b, _sigmoid(TRUE_THETA[b] - TRUE_THETA[a]), 1000) for a, b in itertools.combinations(TRUE_THETA, 2)
     ]
-    ratings = fit_bradley_terry(battles)
+    ratings = fit_bradley_terry(battles, prior_ties=MLE)
     for model, theta in TRUE_THETA.items():
         assert math.isclose(ratings[model], 1000 + ELO_SCALE * theta, abs_tol=0.01)
 
@@ -77,7 +79,7 @@ def test_recovery_from_simulated_pairs() -> None:
     for a, b in itertools.combinations(TRUE_THETA, 2):
         wins_b = int(rng.binomial(n, _sigmoid(TRUE_THETA[b] - TRUE_THETA[a])))
         battles += [Battle(a, b, 1.0, wins_b), Battle(a, b, 0.0, n - wins_b)]
-    ratings = fit_bradley_terry(battles)
+    ratings = fit_bradley_terry(battles, prior_ties=MLE)
     assert sorted(ratings, key=ratings.__getitem__) == ["alpha", "beta", "gamma"]
     for x, y in itertools.combinations(TRUE_THETA, 2):
         fitted = (ratings[y] - ratings[x]) / ELO_SCALE
@@ -107,7 +109,7 @@ def test_matches_binomial_glm() -> None:
         family=sm.families.Binomial(),
         freq_weights=np.array([b.count for b in battles], dtype=float),
     ).fit()
-    ratings = fit_bradley_terry(battles)
+    ratings = fit_bradley_terry(battles, prior_ties=MLE)
     for name, coef in zip(names, np.r_[0.0, glm.params], strict=True):
         assert math.isclose(ratings[name], 1000 + ELO_SCALE * coef, abs_tol=1e-2)
 
@@ -125,6 +127,24 @@ def test_undefeated_model_stays_finite() -> None:
     ratings = fit_bradley_terry([Battle("a", "b", 1.0, 10), Battle("b", "c", 1.0, 10), Battle("a", "c", 1.0, 3)])
     assert all(math.isfinite(r) for r in ratings.values())
     assert ratings["a"] < ratings["b"] < ratings["c"]
+
+
+def test_weak_prior_keeps_an_undefeated_model_modest() -> None:
+    # By hand: one virtual tie makes 10 wins of 10 pairs 10.5 of 11 points, odds 10.5 / 0.5 = 21 = 2n + 1.
+    ratings = fit_bradley_terry([Battle("base", "ft", 1.0, 10)])
+    assert math.isclose(ratings["ft"] - ratings["base"], 400 * math.log10(21), abs_tol=0.01)  # +529, not +2236
+    mle = fit_bradley_terry([Battle("base", "ft", 1.0, 10)], prior_ties=MLE)
+    assert mle["ft"] - mle["base"] > 2000  # the MLE only stops where the optimizer gives up
+    assert unbounded_models([Battle("base", "ft", 1.0, 10)]) == {"ft"}
+    # 75/25 with the prior: 75.5 / 25.5 by hand; nothing is unbounded once both models scored.
+    battles = [Battle("a", "b", 1.0, 75), Battle("a", "b", 0.0, 25)]
+    assert math.isclose(fit_bradley_terry(battles)["b"] - 1000, 400 * math.log10(75.5 / 25.5), abs_tol=0.01)
+    assert unbounded_models(battles) == set()
+    # A chain a < b < c where c never lost: only c (outside the anchor's component) is unbounded.
+    chain = [Battle("a", "b", 1.0, 5), Battle("a", "b", 0.0, 2), Battle("b", "c", 1.0, 4)]
+    assert unbounded_models(chain) == {"c"}
+    with pytest.raises(ValueError):
+        fit_bradley_terry(battles, prior_ties=-1)
 
 
 def test_bootstrap_ci_contains_estimate_and_is_reproducible() -> None:

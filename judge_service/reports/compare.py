@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.reports.winrate import ReportError, win_rate_report
 from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verdict_of_score
-from judge_service.stats.bradley_terry import Battle, bootstrap_bradley_terry
+from judge_service.stats.bradley_terry import DEFAULT_PRIOR_TIES, Battle, bootstrap_bradley_terry, unbounded_models
 from judge_service.stats.pairs import DEFAULT_TIE_MARGIN
 from judge_service.store import repo
 from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
@@ -123,13 +123,22 @@ async def bradley_terry_report(
         )
     try:
         ratings = bootstrap_bradley_terry(battles, n_resamples=500)
+        unbounded = unbounded_models(battles)
     except ValueError as exc:
         raise ReportError(422, f"cannot fit Bradley–Terry: {exc}") from exc
     models = [
-        {"model": m, "strength": est, "ci_low": low, "ci_high": high}
+        # unbounded: without the prior this rating would be infinite (it never lost, or never won, enough to
+        # be compared); its number then mostly reflects the prior, not the data.
+        {"model": m, "strength": est, "ci_low": low, "ci_high": high, "unbounded": m in unbounded}
         for m, (est, low, high) in sorted(ratings.items(), key=lambda kv: -kv[1][0])
     ]
-    return {"experiments": used, "pairs": sum(b.count for b in battles), "scale": "Elo (anchor 1000)", "models": models}
+    return {
+        "experiments": used,
+        "pairs": sum(b.count for b in battles),
+        "scale": "Elo (anchor 1000)",
+        "prior": f"{DEFAULT_PRIOR_TIES:g} virtual tie per pair of models that met",
+        "models": models,
+    }
 
 
 async def agreement_report(

@@ -6,21 +6,14 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
-from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.reports.winrate import ReportError, describe_set
 from judge_service.stats.agreement import fleiss_kappa
+from judge_service.stats.position import slot_a_share
 from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, Judgment, JudgmentScore, Pair
-
-
-def _wilson(successes: int, n: int) -> tuple[float | None, float | None]:
-    if not n:
-        return None, None
-    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def repeat_agreement(groups: dict[tuple[int, str], list[str]]) -> tuple[float | None, int]:
@@ -114,8 +107,15 @@ async def consistency_report(
                 }
             )
     flips.sort(key=lambda f: (-f["flip_share"], -f["judgments"], f["id"]))
-    a_picks, decisive = int(totals.get("a_picks", 0)), int(totals.get("decisive_verdicts", 0))
-    low, high = _wilson(a_picks, decisive)
+    decisive = int(totals.get("decisive_verdicts", 0))
+    share = slot_a_share(
+        totals.get("a_picks", 0),
+        decisive,
+        totals.get("a_picks_sq", 0),
+        totals.get("decisive_sq", 0),
+        totals.get("a_picks_decisive", 0),
+        int(totals.get("decisive_pairs", 0)),
+    )
     both = totals.get("both_orders", 0)
     return {
         "experiment": experiment.name,
@@ -125,10 +125,11 @@ async def consistency_report(
         "pairs_with_both_orders": int(both),
         "inconsistent_pairs": int(totals.get("inconsistent", 0)),
         "position_bias": {
-            "slot_a_rate": a_picks / decisive if decisive else None,
-            "ci_low": low,
-            "ci_high": high,
+            "slot_a_rate": share.rate,
+            "ci_low": share.ci_low,
+            "ci_high": share.ci_high,
             "decisive_verdicts": decisive,
+            "pairs": share.n_pairs,  # the CI is clustered by pair (docs/statistics.md, "Position bias")
         },
         "repeat_agreement": agreement,
         "repeat_verdicts": n_repeat_verdicts,

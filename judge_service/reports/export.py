@@ -29,6 +29,7 @@ HEADLINE_COLUMNS = (
     ("inconsistent", "inconsistent"),
     ("failed_judgments", "failed"),
     ("position_consistency", "position consistency"),
+    ("length_controlled", "LC win rate [95% CI]"),
 )
 DIMENSION_COLUMNS = (
     ("slice", "slice"),
@@ -67,7 +68,7 @@ def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = [("overall", report["overall"])] + [(str(s["value"]), s) for s in report.get("slices", [])]
     rows = []
     for name, block in blocks:
-        derived = ("slice", "ci", "warnings", "decisive_share", "decisive_ci", "sign_test_p")
+        derived = ("slice", "ci", "warnings", "decisive_share", "decisive_ci", "sign_test_p", "length_controlled")
         row = {key: block.get(key) for key, _ in HEADLINE_COLUMNS if key not in derived}
         row["slice"] = name
         row["ci"] = None if block.get("ci_low") is None else f"[{block['ci_low']:.1f}, {block['ci_high']:.1f}]"
@@ -77,6 +78,10 @@ def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         low, high = decisive.get("wilson_low"), decisive.get("wilson_high")
         row["decisive_ci"] = None if low is None else f"[{low:.1f}, {high:.1f}]"
         row["sign_test_p"] = decisive.get("sign_test_p")
+        lc = block.get("length_controlled") or {}
+        row["length_controlled"] = (
+            None if lc.get("win_rate") is None else f"{lc['win_rate']:.1f} [{lc['ci_low']:.1f}, {lc['ci_high']:.1f}]"
+        )
         rows.append(row)
     return rows
 
@@ -214,7 +219,10 @@ def consistency_tables(consistency: dict[str, Any], rejudge: dict[str, Any]) -> 
             _num(run["cohen_kappa"]),
             "–" if before is None else f"{before['win_rate']:.1f} [{before['ci_low']:.1f}, {before['ci_high']:.1f}]",
             "–" if after is None else f"{after['win_rate']:.1f} [{after['ci_low']:.1f}, {after['ci_high']:.1f}]",
-            "–" if change is None else f"{change['change']:+.1f} [{change['ci_low']:+.1f}, {change['ci_high']:+.1f}]",
+            "–"
+            if change is None
+            else f"{change['change']:+.1f}"
+            + ("" if change["ci_low"] is None else f" [{change['ci_low']:+.1f}, {change['ci_high']:+.1f}]"),
             "[red]CHANGED[/red]" if run["fingerprint_changed"] else "same",
             ", ".join(a["kind"] for a in run["alerts"]) or "none",
         )

@@ -19,6 +19,25 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
+def paired_change(old: np.ndarray, new: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Mean change (points) of re-judged minus original pair scores, with a paired percentile bootstrap CI.
+
+    Paired: pairs are resampled with both their verdicts, so only the within-pair change varies
+    (docs/statistics.md, "Re-judge drift"). CI and SE are None for fewer than 2 pairs.
+    """
+    diffs = np.asarray(new, dtype=float) - np.asarray(old, dtype=float)
+    n = int(diffs.size)
+    out: dict[str, Any] = {"change": None, "ci_low": None, "ci_high": None, "standard_error": None, "n": n}
+    if n:
+        out["change"] = 100 * float(diffs.mean())
+    if n >= 2:
+        values, counts = histogram(diffs)
+        low, high = bootstrap_mean_ci(values, counts, n_resamples, seed)
+        out["ci_low"], out["ci_high"] = 100 * low, 100 * high
+        out["standard_error"] = 100 * float(diffs.std(ddof=1) / np.sqrt(n))
+    return out
+
+
 async def rejudge_summary(session: AsyncSession, run: Run, min_agreement: float) -> dict[str, Any]:
     """One re-judge run against the original verdicts on the same pairs, with the alerts it raises."""
     original_id = int(run.options.get("original_result_set") or 0)
@@ -73,16 +92,21 @@ async def rejudge_summary(session: AsyncSession, run: Run, min_agreement: float)
     before_wr, after_wr = win_rate(old), win_rate(new)
     out["original"] = {"win_rate": before_wr.win_rate, "ci_low": before_wr.ci_low, "ci_high": before_wr.ci_high}
     out["rejudged"] = {"win_rate": after_wr.win_rate, "ci_low": after_wr.ci_low, "ci_high": after_wr.ci_high}
-    diffs, counts = histogram(new - old)  # paired: resample pairs, keep each pair's two verdicts together
-    low, high = bootstrap_mean_ci(diffs, counts, 1000)
-    out["win_rate_change"] = {"change": 100 * float(np.mean(new - old)), "ci_low": 100 * low, "ci_high": 100 * high}
-    assert before_wr.ci_low is not None and before_wr.ci_high is not None and after_wr.win_rate is not None
-    if not before_wr.ci_low <= after_wr.win_rate <= before_wr.ci_high:
+    change = paired_change(old, new)
+    out["win_rate_change"] = change
+    # Drift = the PAIRED change CI (same pairs judged twice) excludes 0. Comparing the re-judged win rate
+    # with the original's unpaired CI ignores that both verdicts share the pair, so it misses real
+    # drift on a small sample and calls noise drift on a large one.
+    if (
+        change["ci_low"] is not None
+        and change["ci_high"] is not None
+        and not change["ci_low"] <= 0 <= change["ci_high"]
+    ):
         out["alerts"].append(
             (
                 "win_rate_drift",
-                f"re-judged win rate {after_wr.win_rate:.1f} left the original 95% CI "
-                f"[{before_wr.ci_low:.1f}, {before_wr.ci_high:.1f}] on the same {len(pairs)} pairs",
+                f"re-judged win rate changed by {change['change']:+.1f} points on the same {len(pairs)} pairs, "
+                f"paired 95% CI [{change['ci_low']:.1f}, {change['ci_high']:.1f}] excludes 0",
             )
         )
     if out["agreement"] is not None and out["agreement"] < min_agreement:

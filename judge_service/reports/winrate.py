@@ -16,8 +16,10 @@ from judge_service.reports.warnings import (
     judge_warnings,
     label_agreement_warning,
 )
+from judge_service.stats.length import length_controlled_win_rate
 from judge_service.stats.pairs import DEFAULT_TIE_MARGIN, tie_margin_of
-from judge_service.stats.winrate import bootstrap_mean_ci, wilson_interval, win_rate_from_histogram
+from judge_service.stats.position import slot_a_share
+from judge_service.stats.winrate import bootstrap_mean_ci, win_rate_from_histogram
 from judge_service.store.aggregate import PairFilter, SliceData, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, JudgeFingerprint, ResultSet, RubricVersionRow
 
@@ -39,13 +41,26 @@ def _clean(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _position_a_ci(sums: dict[str, float]) -> tuple[float | None, float | None]:
-    """Wilson 95% CI of the slot-A share of decisive verdicts."""
-    decisive = int(sums.get("decisive_verdicts", 0))
-    if not decisive:
-        return None, None
-    low, high = wilson_interval(sums.get("a_picks", 0) / decisive, decisive)
-    return low, high
+def position_and_length(data: SliceData) -> dict[str, Any]:
+    """Slot-A share clustered by pair and the length-controlled win rate (docs/statistics.md)."""
+    sums = data.sums
+    share = slot_a_share(
+        sums.get("a_picks", 0),
+        sums.get("decisive_verdicts", 0),
+        sums.get("a_picks_sq", 0),
+        sums.get("decisive_sq", 0),
+        sums.get("a_picks_decisive", 0),
+        int(sums.get("decisive_pairs", 0)),
+    )
+    cells = data.length_cells
+    lc = length_controlled_win_rate(cells[:, 0], cells[:, 1], cells[:, 2])
+    return {
+        "position_a_rate": share.rate,
+        "position_a_ci_low": share.ci_low,
+        "position_a_ci_high": share.ci_high,
+        "position_a_pairs": share.n_pairs,
+        "length_controlled": lc.as_dict(),
+    }
 
 
 def block(
@@ -66,7 +81,6 @@ def block(
     wr = win_rate_from_histogram(data.score_values, data.score_counts, tie_margin)
     sums = data.sums
     pairs = int(sums.get("pairs", 0))
-    a_low, a_high = _position_a_ci(sums)
     repeat_verdicts = sums.get("repeat_verdicts", 0)
     out: dict[str, Any] = {
         "conclusion": None,
@@ -88,9 +102,7 @@ def block(
         "decisive": asdict(wr.decisive),
         "position_consistency": _ratio(sums.get("orders_agree", 0), sums.get("both_orders", 0)),
         "pairs_with_both_orders": int(sums.get("both_orders", 0)),
-        "position_a_rate": _ratio(sums.get("a_picks", 0), sums.get("decisive_verdicts", 0)),
-        "position_a_ci_low": a_low,
-        "position_a_ci_high": a_high,
+        **position_and_length(data),
         "repeat_agreement": _ratio(sums.get("repeat_matched", 0), repeat_verdicts),
         "length": {
             "mean_base_chars": _ratio(sums.get("base_len", 0), pairs),
@@ -116,8 +128,9 @@ def block(
             values, counts = np.array(dim.diff_values), np.array(dim.diff_counts, dtype=np.int64)
             entry["n_decisive"] = int(counts[values != 0].sum())
             entry["diff"] = float(counts @ values / counts.sum())
-            low, high = bootstrap_mean_ci(values, counts, n_resamples, seed)
-            entry["diff_ci_low"], entry["diff_ci_high"] = low, high
+            if counts.sum() >= 2:  # one pair has no spread to resample: the CI is undefined, not [diff, diff]
+                low, high = bootstrap_mean_ci(values, counts, n_resamples, seed)
+                entry["diff_ci_low"], entry["diff_ci_high"] = low, high
         out["per_dimension"].append(entry)
     out["warnings"] = judge_warnings(out, limits, judged=judged) + list(extra_warnings or [])
     out["conclusion"] = decide(out)

@@ -23,6 +23,7 @@ from judge_service.store.models import (
     ResultSet,
     RubricVersionRow,
 )
+from judge_service.store.results import length_bin_sql, length_diff_sql
 
 SliceValue = str | None
 
@@ -63,6 +64,9 @@ class SliceData:
     score_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     sums: dict[str, float] = field(default_factory=dict)
     dimensions: dict[str, DimensionData] = field(default_factory=dict)
+    # Length-controlled win rate input: one row per (length bin, pair score) cell of valid pairs,
+    # columns mean normalised length difference, score, pair count.
+    length_cells: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 async def prepare_session(session: AsyncSession) -> None:
@@ -197,10 +201,34 @@ async def aggregate(
         "length_decisive": func.sum(length_decisive),
         "repeat_verdicts": func.sum(PairResult.repeat_verdicts),
         "repeat_matched": func.sum(PairResult.repeat_matched),
+        "decisive_pairs": func.sum(case((PairResult.decisive > 0, 1), else_=0)),
+        "a_picks_sq": func.sum(PairResult.a_picks * PairResult.a_picks),
+        "decisive_sq": func.sum(PairResult.decisive * PairResult.decisive),
+        "a_picks_decisive": func.sum(PairResult.a_picks * PairResult.decisive),
     }
     sums = scoped_to_set(select(*keys, *columns.values()), set_id, flt, group_by).group_by(*keys)
     for row in (await session.execute(sums)).all():
         out[slice_of(row)].sums = {name: float(v or 0) for name, v in zip(columns, row[k:], strict=True)}
+
+    bin_ = length_bin_sql(session.get_bind().dialect.name).label("length_bin")
+    length_stmt = (
+        scoped_to_set(
+            select(*keys, bin_, PairResult.score, func.count(), func.sum(length_diff_sql())).where(
+                PairResult.score.is_not(None)
+            ),
+            set_id,
+            flt,
+            group_by,
+        )
+        .group_by(*keys, bin_, PairResult.score)
+        .order_by(*keys, bin_, PairResult.score)
+    )
+    cells: dict[SliceValue, list[tuple[float, float, int]]] = defaultdict(list)
+    for row in (await session.execute(length_stmt)).all():
+        _, score, count, d_sum = row[k:]
+        cells[slice_of(row)].append((float(d_sum or 0.0) / int(count), float(score), int(count)))
+    for value, rows_ in cells.items():
+        out[value].length_cells = np.array(rows_, dtype=float)
 
     diff = (PairDimensionResult.ft_mean - PairDimensionResult.base_mean).label("diff")
     dim_stmt = select(
@@ -239,17 +267,25 @@ async def aggregate(
 
 async def _from_rollups(session: AsyncSession, set_id: int, tie_margin: float) -> SliceData:
     out = SliceData()
+    # Plain rows, not ORM objects: with length bins a set has hundreds of rollup rows, and identity-mapping
+    # them costs more than the report's statistics.
     rows = (
         await session.execute(
-            select(PairResultRollup).where(PairResultRollup.result_set_id == set_id, PairResultRollup.pairs != 0)
+            select(*PairResultRollup.__table__.columns).where(
+                PairResultRollup.result_set_id == set_id, PairResultRollup.pairs != 0
+            )
         )
-    ).scalars()
+    ).all()
     hist: dict[float, int] = defaultdict(int)
     sums: dict[str, float] = defaultdict(float)
+    cells: dict[tuple[int, float], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for r in rows:
         valid = r.score >= 0
         if valid:
             hist[r.score] += r.pairs
+            cell = cells[(r.length_bin, r.score)]
+            cell[0] += r.length_diff
+            cell[1] += r.pairs
         sums["pairs"] += r.pairs
         sums["valid_pairs"] += r.pairs if valid else 0
         sums["failed_judgments"] += r.n_failed
@@ -265,6 +301,11 @@ async def _from_rollups(session: AsyncSession, set_id: int, tie_margin: float) -
         decisive = valid and (r.score > 0.5 + tie_margin or r.score < 0.5 - tie_margin) and r.length_cmp != 0
         sums["length_decisive"] += r.pairs if decisive else 0
         sums["longer_won"] += r.pairs if decisive and (r.length_cmp > 0) == (r.score > 0.5) else 0
+        for name in ("decisive_pairs", "a_picks_sq", "decisive_sq", "a_picks_decisive"):
+            sums[name] += getattr(r, name)
+    length_rows = [(d_sum / n, score, n) for (_, score), (d_sum, n) in sorted(cells.items()) if n > 0]
+    if length_rows:
+        out.length_cells = np.array(length_rows, dtype=float)
     if hist:
         values = sorted(hist)
         out.score_values = np.array(values, dtype=float)

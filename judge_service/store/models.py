@@ -332,6 +332,8 @@ class PairResultRollup(Base):
     inconsistent: Mapped[bool] = mapped_column(primary_key=True)
     orders_agree: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # -1 unknown, 0 no, 1 yes
     length_cmp: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # sign(ft_len - base_len)
+    # Bin of the normalised length difference (stats/length.py), for the length-controlled win rate.
+    length_bin: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=20)
     pairs: Mapped[int] = mapped_column(BigInteger, default=0)
     n_failed: Mapped[int] = mapped_column(BigInteger, default=0)
     a_picks: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -340,6 +342,12 @@ class PairResultRollup(Base):
     ft_len: Mapped[int] = mapped_column(BigInteger, default=0)
     repeat_verdicts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     repeat_matched: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    length_diff: Mapped[float] = mapped_column(Float, default=0.0)  # sum of the pairs' normalised length differences
+    # Per-pair sums for the slot-A share clustered by pair (stats/position.py).
+    decisive_pairs: Mapped[int] = mapped_column(BigInteger, default=0)  # pairs with a decisive verdict
+    a_picks_sq: Mapped[int] = mapped_column(BigInteger, default=0)
+    decisive_sq: Mapped[int] = mapped_column(BigInteger, default=0)
+    a_picks_decisive: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DimensionRollup(Base):

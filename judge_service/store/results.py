@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import ColumnElement, Float, Integer, case, cast, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.stats.agreement import verdict_of_score
+from judge_service.stats.length import HALF_BINS, length_bin, length_diff
 from judge_service.stats.pairs import JudgmentPoint, dimension_score, summarize_pair
 from judge_service.store.models import (
     Base,
@@ -196,21 +197,44 @@ async def refresh_label_pair(session: AsyncSession, set_id: int, experiment_id: 
     await _replace(session, set_id, pair_id, row, dim_rows)
 
 
+def length_diff_sql() -> ColumnElement[float]:
+    """A pair result's normalised length difference (stats/length.py `length_diff`) in SQL."""
+    pr = PairResult
+    total = pr.ft_len + pr.base_len
+    return case((total == 0, 0.0), else_=cast(pr.ft_len - pr.base_len, Float) / cast(total, Float))
+
+
+def length_bin_sql(dialect: str) -> ColumnElement[int]:
+    """The length bin (stats/length.py `length_bin`) in SQL: floor, since CAST rounds on PostgreSQL."""
+    shifted = (length_diff_sql() + 1.0) * HALF_BINS + 0.5  # >= 0.5, so truncation is floor on SQLite
+    if dialect == "postgresql":
+        return cast(func.floor(shifted), Integer)
+    return cast(shifted, Integer)
+
+
 def _result_cell(row: PairResult, sign: int) -> dict[str, Any]:
+    d = length_diff(row.base_len or 0, row.ft_len or 0)
+    a, m = row.a_picks or 0, row.decisive or 0
     return {
         "result_set_id": row.result_set_id,
         "score": -1.0 if row.score is None else row.score,
         "inconsistent": bool(row.inconsistent),
         "orders_agree": -1 if row.orders_agree is None else int(row.orders_agree),
         "length_cmp": (row.ft_len > row.base_len) - (row.ft_len < row.base_len),
+        "length_bin": length_bin(d),
         "pairs": sign,
         "n_failed": sign * (row.n_failed or 0),
-        "a_picks": sign * (row.a_picks or 0),
-        "decisive": sign * (row.decisive or 0),
+        "a_picks": sign * a,
+        "decisive": sign * m,
         "base_len": sign * (row.base_len or 0),
         "ft_len": sign * (row.ft_len or 0),
         "repeat_verdicts": sign * (row.repeat_verdicts or 0),
         "repeat_matched": sign * (row.repeat_matched or 0),
+        "length_diff": sign * d,
+        "decisive_pairs": sign * (m > 0),
+        "a_picks_sq": sign * a * a,
+        "decisive_sq": sign * m * m,
+        "a_picks_decisive": sign * a * m,
     }
 
 
@@ -238,7 +262,22 @@ async def _add_cells(session: AsyncSession, model: type[Base], keys: list[str], 
         await session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=totals))
 
 
-RESULT_KEYS = ["result_set_id", "score", "inconsistent", "orders_agree", "length_cmp"]
+RESULT_KEYS = ["result_set_id", "score", "inconsistent", "orders_agree", "length_cmp", "length_bin"]
+ROLLUP_SUMS = [
+    "pairs",
+    "n_failed",
+    "a_picks",
+    "decisive",
+    "base_len",
+    "ft_len",
+    "length_diff",
+    "decisive_pairs",
+    "a_picks_sq",
+    "decisive_sq",
+    "a_picks_decisive",
+    "repeat_verdicts",
+    "repeat_matched",
+]
 DIMENSION_KEYS = ["result_set_id", "dimension", "base_mean", "ft_mean", "score"]
 
 
@@ -277,30 +316,27 @@ async def rebuild_rollups(session: AsyncSession, set_id: int) -> None:
     length_cmp = case((pr.ft_len > pr.base_len, 1), (pr.ft_len < pr.base_len, -1), else_=0)
     agree = case((pr.orders_agree.is_(None), -1), (pr.orders_agree.is_(True), 1), else_=0)
     score = func.coalesce(pr.score, -1.0)
-    keys = (pr.result_set_id, score, pr.inconsistent, agree, length_cmp)
+    bin_ = length_bin_sql(session.get_bind().dialect.name)
+    keys = (pr.result_set_id, score, pr.inconsistent, agree, length_cmp, bin_)
+    a, m = func.coalesce(pr.a_picks, 0), func.coalesce(pr.decisive, 0)
     await session.execute(
         insert(PairResultRollup).from_select(
-            [
-                *RESULT_KEYS,
-                "pairs",
-                "n_failed",
-                "a_picks",
-                "decisive",
-                "base_len",
-                "ft_len",
-                "repeat_verdicts",
-                "repeat_matched",
-            ],
+            [*RESULT_KEYS, *ROLLUP_SUMS],
             select(
                 *keys,
                 func.count(),
-                func.sum(pr.n_failed),
-                func.sum(pr.a_picks),
-                func.sum(pr.decisive),
-                func.sum(pr.base_len),
-                func.sum(pr.ft_len),
-                func.sum(pr.repeat_verdicts),
-                func.sum(pr.repeat_matched),
+                func.coalesce(func.sum(pr.n_failed), 0),
+                func.coalesce(func.sum(a), 0),
+                func.coalesce(func.sum(m), 0),
+                func.coalesce(func.sum(pr.base_len), 0),
+                func.coalesce(func.sum(pr.ft_len), 0),
+                func.sum(length_diff_sql()),
+                func.sum(case((m > 0, 1), else_=0)),
+                func.sum(a * a),
+                func.sum(m * m),
+                func.sum(a * m),
+                func.coalesce(func.sum(pr.repeat_verdicts), 0),
+                func.coalesce(func.sum(pr.repeat_matched), 0),
             )
             .where(pr.result_set_id == set_id)
             .group_by(*keys),

@@ -734,7 +734,8 @@
     biasNode.classList.toggle("bad", Boolean(leans));
     setText(
       "cons-bias-note",
-      `95% CI ${fmtFracCi(bias.ci_low, bias.ci_high)} · ${fmtInt(bias.decisive_verdicts)} decisive verdicts\n` +
+      `95% CI ${fmtFracCi(bias.ci_low, bias.ci_high)} · ${fmtInt(bias.decisive_verdicts)} decisive verdicts` +
+        `${isNum(bias.pairs) ? ` in ${fmtInt(bias.pairs)} pairs (CI clustered by pair)` : ""}\n` +
         `50% = unbiased${leans ? ` · leans to slot ${leans}` : ""}`
     );
 
