@@ -108,7 +108,7 @@ class JudgeClient:
             cooldown_s=settings.replica_cooldown_s,
             check_ttl_s=settings.model_check_ttl_s,
         )
-        self._control_tokens: dict[str, ControlTokens] = {}
+        self._control_tokens: dict[tuple[str | None, ...], ControlTokens] = {}
 
     def _openai_for(self, url: str) -> AsyncOpenAI:
         # Our tenacity policy is the only retry layer, so its bounds are the real bounds.
@@ -192,12 +192,16 @@ class JudgeClient:
         (`root` on /v1/models) when this host can read it. Otherwise by asking the judge's `/tokenize`
         which well-known markers encode to a single id. When neither answers, the built-in list.
         """
-        key = (await self.fingerprint()).hash
+        # Keyed by what the fingerprint is made of, read from the pool without a network round per call.
+        try:
+            info = self.pool.admitted_info()
+        except JudgeUnavailableError:
+            info = await self.check()
+        key = (info.model, info.backend_version, info.dtype, info.root)
         cached = self._control_tokens.get(key)
         if cached is not None:
             return cached
         tokens: ControlTokens | None = None
-        info = self.pool.admitted_info()
         for folder in (self.settings.tokenizer_dir, Path(info.root) if info.root else None):
             if folder is not None and folder.is_dir():
                 try:
