@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,33 @@ async def test_real_judge_reads_tokenizer_files_and_judges_a_hostile_pair(
             }
             assert len(record["nonce"]) == 8
         assert all(j["prompt_tokens"] and j["prompt_tokens"] > 300 for j in pair["judgments"])
+
+
+def test_token_list_read_from_every_tokenizer_file_kind(tmp_path: Path) -> None:
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "added_tokens_decoder": {"5": {"content": "<start_of_turn>", "special": True}},
+                "eos_token": "<end_of_turn>",
+                "additional_special_tokens": [{"content": "<tool_call>"}, "plainword"],
+            }
+        )
+    )
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps({"bos_token": {"content": "<bos>"}}))
+    tokens = ControlTokens.from_tokenizer_dir(tmp_path)
+    # A special token that is a plain word is not a marker worth breaking everywhere.
+    assert tokens.markers == ("<bos>", "<end_of_turn>", "<start_of_turn>", "<tool_call>")
+    with pytest.raises(FileNotFoundError):
+        ControlTokens.from_tokenizer_dir(tmp_path / "missing")
+
+
+async def test_tokenizer_dir_setting_wins_over_the_probe(fake_judge: Any, tmp_path: Path) -> None:
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"content": "<|custom_turn|>"}]}))
+    settings = make_settings("sqlite://", fake_judge.base_url, fake_judge.state.model, tokenizer_dir=tmp_path)
+    client = JudgeClient(settings)
+    try:
+        tokens = await client.control_tokens()
+        assert tokens.markers == ("<|custom_turn|>",) and tokens.source == f"tokenizer:{tmp_path.name}"
+        assert await client.control_tokens() is tokens  # cached
+    finally:
+        await client.aclose()
