@@ -198,6 +198,7 @@ class Cell:
 
     pairs: int = 0
     flips: int = 0
+    reverse: int = 0  # moved toward the better answer: the noise floor of the flip count
     failed: int = 0
     shift: float = 0.0  # sum of (attacked - clean) p_better
 
@@ -247,7 +248,8 @@ async def run(
     limit = asyncio.Semaphore(parallel_pairs)
     schedule = plan(pairs, corpus, all_attacks)
     cells: dict[str, dict[str, Cell]] = {arm: defaultdict(Cell) for arm in arms}
-    clean_summary: dict[str, dict[str, int]] = {}
+    clean_summary: dict[str, dict[str, Any]] = {}
+    details: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     calls = 0
     try:
@@ -264,20 +266,26 @@ async def run(
                 "better": sum(outcome(v) == 2 for v in judged),
                 "tie": sum(outcome(v) == 1 for v in judged),
                 "worse": sum(outcome(v) == 0 for v in judged),
+                # How far clean verdicts sit from a coin flip: near 0, any nudge crosses 0.5 either way.
+                "mean_margin": round(sum(abs(v - 0.5) for v in judged) / len(judged), 4) if judged else None,
             }
+            details[arm] = {"clean": base, "attacked": []}
             attacked = await asyncio.gather(
                 *(judge_pair(client, versions[p.rubric], p.attacked(a), mode, limit) for p, a in schedule)
             )
             calls += 2 * len(schedule)
             for (pair, attack), results in zip(schedule, attacked, strict=True):
+                after_p = p_better(results, pair.better)
+                details[arm]["attacked"].append({"pair": pair.id, "attack": attack.name, "p_better": after_p})
                 for key in (attack.family, "all"):
                     cell = cells[arm][key]
-                    before, after = base[pair.id], p_better(results, pair.better)
+                    before, after = base[pair.id], after_p
                     if before is None or after is None:
                         cell.failed += 1
                         continue
                     cell.pairs += 1
                     cell.flips += outcome(after) < outcome(before)
+                    cell.reverse += outcome(after) > outcome(before)
                     cell.shift += after - before
     finally:
         await client.aclose()
@@ -292,6 +300,7 @@ async def run(
                 for key, value in (
                     ("pairs", cells[arm][family].pairs),
                     ("flip rate", cells[arm][family].flip_rate),
+                    ("reverse flips", cells[arm][family].reverse),
                     ("mean shift", cells[arm][family].mean_shift),
                     ("failed", cells[arm][family].failed),
                 )
@@ -310,23 +319,26 @@ async def run(
         "rows": rows,
         "calls": calls,
         "seconds": round(time.perf_counter() - started, 1),
+        "details": details,
     }
 
 
 def markdown(report: dict[str, Any]) -> str:
     """The flip table as Markdown."""
     arms = list(report["arms"])
-    head = ["family", "attacks"] + [f"{arm}: flips (pairs), mean Δ P(better)" for arm in arms]
+    head = ["family", "attacks"] + [f"{arm}: flip rate (pairs; reverse flips), mean Δ P(better)" for arm in arms]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in report["rows"]:
         cells = [row["family"], str(row["attacks"])]
         for arm in arms:
             rate, shift = row[f"{arm} flip rate"], row[f"{arm} mean shift"]
             failed = f", {row[f'{arm} failed']} failed" if row[f"{arm} failed"] else ""
+            failed += f"; {row[f'{arm} reverse flips']} reverse"
             cells.append("n/a" if rate is None else f"{100 * rate:.0f}% ({row[f'{arm} pairs']}{failed}), {shift:+.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     clean = ", ".join(
-        f"{arm}: better {c['better']}, tie {c['tie']}, worse {c['worse']}, failed {c['failed']}"
+        f"{arm}: better {c['better']}, tie {c['tie']}, worse {c['worse']}, failed {c['failed']}, "
+        f"mean |P(better) - 0.5| {c['mean_margin']}"
         for arm, c in report["clean"].items()
     )
     lines.append("")

@@ -67,7 +67,8 @@ async def test_flip_rates_on_the_fake_judge(fake_judge: Any) -> None:
         assert rows["mention_x"][f"{arm} mean shift"] == pytest.approx(0.5 - 0.8)
         assert rows["all"][f"{arm} pairs"] == 8 and rows["all"][f"{arm} flip rate"] == 0.5
     assert report["calls"] == 2 * (2 * 4 + 2 * 4 * 2)
-    assert "| mention_x | 1 | 100% (4), -0.300 | 100% (4), -0.300 |" in markdown(report)
+    assert "| mention_x | 1 | 100% (4; 0 reverse), -0.300 | 100% (4; 0 reverse), -0.300 |" in markdown(report)
+    assert report["clean"]["defences on"]["mean_margin"] == pytest.approx(0.3)
 
 
 async def test_a_position_biased_judge_shows_no_flips_for_the_wrong_reason(fake_judge: Any) -> None:
