@@ -60,7 +60,7 @@ async def test_flip_rates_on_the_fake_judge(fake_judge: Any) -> None:
     rows = {r["family"]: r for r in report["rows"]}
     for arm in ARMS:
         # Clean: the GOOD slot gets 0.7 and tie 0.2, so P(better) = 0.7 + 0.2 / 2 = 0.8 in both orders.
-        assert report["clean"][arm] == {"pairs": 4, "failed": 0, "better": 4, "tie": 0, "worse": 0}
+        assert report["clean"][arm] == {"pairs": 4, "failed": 0, "better": 4, "tie": 0, "worse": 0, "mean_margin": 0.3}
         assert rows["order"][f"{arm} flip rate"] == 0.0 and rows["order"][f"{arm} mean shift"] == pytest.approx(0)
         # Both answers hold GOOD: the fake says tie (0.8), so P(better) = 0.1 + 0.8 / 2 = 0.5: all flip.
         assert rows["mention_x"][f"{arm} flip rate"] == 1.0
