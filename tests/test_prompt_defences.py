@@ -87,7 +87,7 @@ def test_no_special_token_id_comes_from_pair_text(tokenizer: Any, order: Any, mo
     # Control: without the defences, the same texts do inject special ids.
     legacy = RubricRegistry.load(ROOT / "rubrics", ROOT / "prompts").get("general@v1")
     undefended = chat_ids(tokenizer, render_pair(legacy, order, mode=mode, **HOSTILE))
-    assert len(specials(undefended)) > len(clean) + 10
+    assert len(specials(undefended)) == len(clean) + 18  # every marker planted in HOSTILE became an id
 
 
 def test_neutralised_markers_still_read_as_text(tokenizer: Any) -> None:
