@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     invalid_reply_attempts: int = 2
     model_check_ttl_s: float = 30.0
     store_messages: bool = True
+    # The judge tokenizer's folder, read for its control tokens (prompt defences); unset: the folder the
+    # judge reports serving when this host can read it, else vLLM's /tokenize is asked.
+    tokenizer_dir: Path | None = None
     rubrics_dir: Path = Path(__file__).resolve().parent.parent / "rubrics"
     prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
     model_dir: Path = Field(default_factory=lambda: Path.cwd() / ".judge-model" / "smollm2-135m-instruct")

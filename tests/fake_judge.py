@@ -74,8 +74,9 @@ class FakeJudgeState:
 
 
 def _answer_block(text: str, slot: str) -> str:
-    match = re.search(rf"<<<ANSWER_{slot}>>>(.*?)<<<END_ANSWER_{slot}>>>", text, re.S)
-    return match.group(1) if match else ""
+    # Defended templates put a nonce in the tags (`<<<ANSWER_A 3f9a1c2e>>>`); legacy ones do not.
+    match = re.search(rf"<<<ANSWER_{slot}( \w+|)>>>(.*?)<<<END_ANSWER_{slot}\1>>>", text, re.S)
+    return match.group(2) if match else ""
 
 
 def verdict_for(body: dict[str, Any], mode: str, winner: str | None = None) -> str:

@@ -47,7 +47,12 @@ async def test_sync_judging_stores_both_orders_and_maps_ab(service: Service) -> 
         # Reproducible from what is stored: the stored rubric text re-renders the same messages.
         version = repo.version_from_row(rubric_row)
         order = "base_first" if judgment.order == "base_first" else "ft_first"
-        again = render_pair(version, order, prompt=pair.prompt, base_output=pair.base_output, ft_output=pair.ft_output)
+        # Defended templates: the nonce the rendering drew is recorded with the judgment.
+        assert judgment.defences and judgment.defences["template"] == "pairwise@v2"
+        nonce = judgment.defences["nonce"]
+        again = render_pair(
+            version, order, prompt=pair.prompt, base_output=pair.base_output, ft_output=pair.ft_output, nonce=nonce
+        )
         assert messages_hash(again) == judgment.messages_hash
         assert judgment.messages == again
         assert judgment.raw_reply and judgment.seed == 0 and judgment.attempts == 1
@@ -193,7 +198,7 @@ async def test_async_run_polling_and_reads(service: Service) -> None:
     for ref in ("exp-1", str(experiments[0]["id"])):
         pair = (await service.http.get(f"/experiments/{ref}/pairs/p2", headers=service.auth("read"))).json()
         assert pair["id"] == "p2" and len(pair["judgments"]) == 2
-        assert pair["judgments"][0]["rubric"] == "customer_service@v1"
+        assert pair["judgments"][0]["rubric"] == "customer_service@v2"
         assert pair["judgments"][0]["judge_fingerprint"]
     assert (await service.http.get("/experiments/exp-1/pairs/zzz", headers=service.auth("read"))).status_code == 404
 
@@ -214,7 +219,7 @@ async def test_rubric_endpoints(service: Service) -> None:
     assert one["ref"] == "general@v1" and len(one["content_hash"]) == 64
     assert "helpfulness_a" in one["verdict_schema"]["properties"]
     latest = (await service.http.get("/rubrics/general/latest", headers=service.auth("read"))).json()
-    assert latest["ref"] == one["ref"]
+    assert latest["ref"] == "general@v2" and latest["content_hash"] != one["content_hash"]
     assert (await service.http.get("/rubrics/general/v9", headers=service.auth("read"))).status_code == 404
 
 

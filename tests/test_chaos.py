@@ -36,7 +36,7 @@ from tests.conftest import start_service as run_service
 from tests.fake_judge import FakeJudgeServer, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos]
-DIMENSIONS = 5  # customer_service@v1
+DIMENSIONS = 5  # customer_service@v2 (same dimensions as v1)
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ async def test_judges_pairs_in_both_orders_and_stores_rows(database_url: str, vl
                     base_output=pair.base_output,
                     ft_output=pair.ft_output,
                     reference=pair.reference,
+                    nonce=(judgment.defences or {}).get("nonce"),
                 )
                 assert messages_hash(again) == judgment.messages_hash
                 if judgment.status == "done":

@@ -71,7 +71,7 @@ async def test_win_rate_report_matches_judged_items(service: Service) -> None:
     scores = [item["score"] for item in judged["items"]]
     rep = await report(service, "/reports/win-rate", experiment="exp-1")
     overall = rep["overall"]
-    assert rep["rubric"] == "customer_service@v1" and rep["judge_model"] == "fake-judge"
+    assert rep["rubric"] == "customer_service@v2" and rep["judge_model"] == "fake-judge"
     assert (overall["n_pairs"], overall["wins"], overall["ties"], overall["losses"]) == (9, 6, 0, 3)
     assert overall["win_rate"] == pytest.approx(100 * np.mean(scores))
     assert overall["standard_error"] == pytest.approx(100 * np.std(scores, ddof=1) / 3)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,9 @@ from judge_service.engine.replicas import (
     ReplicaPool,
     ReplicaRefusedError,
 )
+from judge_service.rubrics.defences import KNOWN_MARKERS, ControlTokens
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Completion", "Fingerprint", "JudgeCallError", "JudgeClient", "JudgeInfo", "JudgeUnavailableError"]
 
@@ -103,6 +108,7 @@ class JudgeClient:
             cooldown_s=settings.replica_cooldown_s,
             check_ttl_s=settings.model_check_ttl_s,
         )
+        self._control_tokens: dict[tuple[str | None, ...], ControlTokens] = {}
 
     def _openai_for(self, url: str) -> AsyncOpenAI:
         # Our tenacity policy is the only retry layer, so its bounds are the real bounds.
@@ -178,6 +184,58 @@ class JudgeClient:
         return Fingerprint(
             info.model, self.settings.model_revision, self.settings.decoding, info.backend_version, info.dtype
         )
+
+    async def control_tokens(self) -> ControlTokens:
+        """The served judge's control markers, looked up once per judge fingerprint.
+
+        From the tokenizer files: `JUDGE_TOKENIZER_DIR`, else the folder the server says it serves
+        (`root` on /v1/models) when this host can read it. Otherwise by asking the judge's `/tokenize`
+        which well-known markers encode to a single id. When neither answers, the built-in list.
+        """
+        # Keyed by what the fingerprint is made of, read from the pool without a network round per call.
+        try:
+            info = self.pool.admitted_info()
+        except JudgeUnavailableError:
+            info = await self.check()
+        key = (info.model, info.backend_version, info.dtype, info.root)
+        cached = self._control_tokens.get(key)
+        if cached is not None:
+            return cached
+        tokens: ControlTokens | None = None
+        for folder in (self.settings.tokenizer_dir, Path(info.root) if info.root else None):
+            if folder is not None and folder.is_dir():
+                try:
+                    tokens = ControlTokens.from_tokenizer_dir(folder)
+                    break
+                except (FileNotFoundError, ValueError) as exc:
+                    log.warning("cannot read tokenizer files in %s: %s", folder, exc)
+        if tokens is None:
+            tokens = await self._probe_control_tokens()
+        self._control_tokens[key] = tokens
+        return tokens
+
+    async def _probe_control_tokens(self) -> ControlTokens:
+        """Which known markers the judge's tokenizer encodes as one id (vLLM `/tokenize`); builtin if it cannot say."""
+        replica = await self.pool.pick()
+        url = f"{replica.server_root}/tokenize"
+
+        async def single_id(marker: str) -> bool | None:
+            body = {"model": self.settings.model, "prompt": marker, "add_special_tokens": False}
+            try:
+                reply = await self.http.post(url, json=body)
+            except httpx.HTTPError:
+                return None
+            if reply.status_code != 200:
+                return None
+            try:
+                return int(reply.json()["count"]) == 1
+            except (ValueError, KeyError, TypeError):
+                return None
+
+        answers = await asyncio.gather(*(single_id(m) for m in KNOWN_MARKERS))
+        if any(a is None for a in answers):
+            return ControlTokens.builtin()
+        return ControlTokens.of([m for m, single in zip(KNOWN_MARKERS, answers, strict=True) if single], "probe")
 
     async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """Prompt tokens by the judge's own tokenizer and chat template (vLLM `/tokenize`), on an admitted replica.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from judge_service.engine.client import JudgeCallError, JudgeClient
-from judge_service.engine.judge import JudgmentResult, PairText, pending_result
+from judge_service.engine.judge import JudgmentResult, PairText, control_tokens_for, pending_result
 from judge_service.engine.verdict import FtVerdict, Slot, slot_to_side
 from judge_service.rubrics.registry import RubricVersion
 from judge_service.rubrics.render import Order
@@ -79,7 +79,7 @@ async def judge_fast(
     client: JudgeClient, version: RubricVersion, pair: PairText, order: Order, seed: int
 ) -> JudgmentResult:
     """One fast-mode judgment; failures come back as results, never as a made-up verdict."""
-    result = pending_result(version, pair, order, "fast")
+    result = pending_result(version, pair, order, "fast", await control_tokens_for(client, version))
     messages = result.messages
     try:
         completion = await client.complete(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from judge_service.engine.client import JudgeCallError, JudgeClient
+from judge_service.engine.client import JudgeCallError, JudgeClient, JudgeUnavailableError
 from judge_service.engine.verdict import FtVerdict, VerdictError, parse_verdict, to_ft_view, verdict_schema
+from judge_service.rubrics.defences import ControlTokens
 from judge_service.rubrics.registry import RubricVersion
-from judge_service.rubrics.render import Message, Mode, Order, messages_hash, render_pair
+from judge_service.rubrics.render import Message, Mode, Order, is_defended, messages_hash, render_defended
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,14 @@ class JudgmentResult:
     completion_tokens: int | None = None
     latency_ms: float | None = None
     attempts: int = 0
+    defences: dict[str, Any] | None = None  # what the prompt defences changed (rubrics/defences.py)
 
 
-def pending_result(version: RubricVersion, pair: PairText, order: Order, mode: Mode) -> JudgmentResult:
+def pending_result(
+    version: RubricVersion, pair: PairText, order: Order, mode: Mode, tokens: ControlTokens | None = None
+) -> JudgmentResult:
     """The messages for one judgment, wrapped in a result that stays "failed" until a verdict lands."""
-    messages = render_pair(
+    rendering = render_defended(
         version,
         order,
         prompt=pair.prompt,
@@ -49,8 +54,22 @@ def pending_result(version: RubricVersion, pair: PairText, order: Order, mode: M
         ft_output=pair.ft_output,
         reference=pair.reference,
         mode=mode,
+        tokens=tokens,
     )
-    return JudgmentResult(status="failed", messages=messages, messages_hash=messages_hash(messages))
+    messages = rendering.messages
+    return JudgmentResult(
+        status="failed", messages=messages, messages_hash=messages_hash(messages), defences=rendering.defences
+    )
+
+
+async def control_tokens_for(client: JudgeClient, version: RubricVersion) -> ControlTokens | None:
+    """The judge tokenizer's control markers when the version's template is defended (None: built-in list)."""
+    if not is_defended(version.template):
+        return None
+    try:
+        return await client.control_tokens()
+    except JudgeUnavailableError:
+        return None  # the judge call itself will fail and say why
 
 
 async def judge_reasoned(
@@ -61,7 +80,7 @@ async def judge_reasoned(
     seed: int,
 ) -> JudgmentResult:
     """Reasoned-mode judgment. Never raises for judge problems: failures come back as results."""
-    result = pending_result(version, pair, order, "reasoned")
+    result = pending_result(version, pair, order, "reasoned", await control_tokens_for(client, version))
     messages = result.messages
     schema = verdict_schema(version.rubric)
     retrying = AsyncRetrying(

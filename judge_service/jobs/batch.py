@@ -306,6 +306,7 @@ async def _write_one(ctx: JobContext, session: AsyncSession, judgment_id: int, r
     judgment.failure_reason = result.failure_reason
     judgment.messages_hash = result.messages_hash
     judgment.messages = list(result.messages) if ctx.settings.store_messages else None
+    judgment.defences = result.defences
     judgment.prompt_tokens = result.prompt_tokens
     judgment.completion_tokens = result.completion_tokens
     judgment.latency_ms = result.latency_ms

@@ -208,6 +208,8 @@ class Judgment(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
     messages: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     messages_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Prompt defences of this rendering: delimiter nonce, control-token list used, what was broken where.
+    defences: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)

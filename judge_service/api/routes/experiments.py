@@ -87,6 +87,7 @@ async def get_pair(
                 "purpose": j.purpose,
                 "mode": j.mode,
                 "messages_hash": j.messages_hash,
+                "defences": j.defences,
                 "prompt_tokens": j.prompt_tokens,
                 "completion_tokens": j.completion_tokens,
                 "latency_ms": j.latency_ms,
