@@ -7,18 +7,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.reports.errors import ReportError
+from judge_service.reports.offload import LIMITS, run_cpu
 from judge_service.stats.winrate import bootstrap_mean_ci, win_rate_from_histogram
 from judge_service.store.aggregate import PairFilter, SliceData, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, JudgeFingerprint, ResultSet, RubricVersionRow
-
-
-class ReportError(Exception):
-    """A report that cannot be made; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -129,12 +122,26 @@ async def win_rate_report(
         "group_by": group_by,
     }
     if group_by:
+        if len(data) > LIMITS.max_slices:
+            raise ReportError(
+                422,
+                f"group_by {group_by!r} has {len(data)} values; the limit is {LIMITS.max_slices} "
+                "(JUDGE_MAX_REPORT_SLICES): slice by a coarser key or filter first",
+                ["query", "group_by"],
+            )
         everything = await aggregate(session, result_set.id, flt, None)
-        report["overall"] = block(everything.get(None, SliceData()), n_resamples)
-        report["slices"] = [
-            {"value": value, **block(d, n_resamples)} for value, d in sorted(data.items(), key=lambda kv: str(kv[0]))
-        ]
+        report["overall"], report["slices"] = await run_cpu(
+            _blocks, everything.get(None, SliceData()), data, n_resamples
+        )
     else:
-        report["overall"] = block(data.get(None, SliceData()), n_resamples)
+        report["overall"] = await run_cpu(block, data.get(None, SliceData()), n_resamples)
         report["slices"] = []
     return report
+
+
+def _blocks(
+    overall: SliceData, slices: dict[str | None, SliceData], n_resamples: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The overall block and one per slice value (CPU work: bootstrap CIs), in slice-value order."""
+    ordered = sorted(slices.items(), key=lambda kv: str(kv[0]))
+    return block(overall, n_resamples), [{"value": value, **block(d, n_resamples)} for value, d in ordered]
