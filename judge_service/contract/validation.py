@@ -116,7 +116,7 @@ def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH, max_chars: int = M
     while stack:
         node, depth, path = stack.pop()
         if depth > max_depth:
-            return f"nested deeper than {max_depth} levels (at {path or 'top'})"
+            return f"nested deeper than {max_depth} levels (at {path[:80] or 'top'}...)"
         if isinstance(node, dict):
             for key, child in node.items():
                 if not isinstance(key, str):

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.contract.judging import AcceptedRun, PairwiseRequest, RunResult
-from judge_service.contract.validation import IDEMPOTENCY_KEY_LEN, RUN_ID_LEN, QueryValue
+from judge_service.contract.validation import IDEMPOTENCY_KEY_LEN, INT64_MAX, RUN_ID_LEN, QueryValue
 from judge_service.jobs.results import run_result
 from judge_service.jobs.submit import submit
 from judge_service.store.models import Run
@@ -48,7 +48,7 @@ async def get_run(
     run_id: Annotated[QueryValue, Path(max_length=RUN_ID_LEN)],
     session: Session,
     _: Annotated[Caller, Depends(require("read"))],
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> RunResult:
     """Status (queued, running, done, failed), counts done/failed/pending, and the per-item results once done."""
