@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await start_service(ctx)
             yield
         finally:
+            # The report worker processes (reports/offload.py) outlive one app: they end with the process.
             await close_service(ctx)
 
     app = FastAPI(

@@ -1,26 +1,31 @@
 """CPU-heavy report work (bootstrap CIs, Bradley–Terry fits, pairwise agreement) off the event loop.
 
-A report's statistics run in a worker thread (NumPy releases the GIL in its loops), at most
-`threads` at once per process, under `JUDGE_REPORT_TIMEOUT_S`; past it the request is answered 503
-and the thread is abandoned (it finishes its bounded work and is dropped). The limits that bound
-that work (slices, experiments, annotators) are checked before it starts.
+A report's statistics run in a small pool of worker processes, not threads: the pairwise agreement
+and the Bradley–Terry fits are mostly Python code holding the GIL, and a thread running them made
+every other request (`/healthz` included) wait for the GIL, 100-300 ms each on two cores. A process
+also makes the time limit real: past `JUDGE_REPORT_TIMEOUT_S` the request is answered 503 and the
+pool's processes are terminated (a thread could only be abandoned, still burning CPU).
+
+The limits that bound the work (slices, experiments, annotators) are checked before it starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import weakref
+import logging
+import multiprocessing
+import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-import anyio
-import anyio.to_thread
 
 from judge_service.reports.errors import ReportError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,11 +36,12 @@ class ReportLimits:
     max_slices: int = 200
     max_experiments: int = 100
     max_annotators: int = 50
-    threads: int = 2
+    processes: int = 2
 
 
 LIMITS = ReportLimits()
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def configure(timeout_s: float, max_slices: int, max_experiments: int, max_annotators: int) -> None:
@@ -44,25 +50,53 @@ def configure(timeout_s: float, max_slices: int, max_experiments: int, max_annot
     LIMITS.max_annotators = max_annotators
 
 
-def _limiter() -> anyio.CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(LIMITS.threads)
-    return limiter
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn: forking a process that runs an event loop and threads is unsafe.
+            _pool = ProcessPoolExecutor(LIMITS.processes, mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def _discard(pool: ProcessPoolExecutor, terminate: bool) -> None:
+    """Drop a pool (the next report starts a fresh one); `terminate` kills work still running."""
+    global _pool
+    with _pool_lock:
+        if _pool is pool:
+            _pool = None
+    if terminate:
+        # ProcessPoolExecutor cannot cancel running work: its processes are ended instead.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the worker processes (at service shutdown)."""
+    if _pool is not None:
+        _discard(_pool, terminate=True)
 
 
 async def run_cpu(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn(*args, **kwargs)` in a worker thread, within the report time limit (503 past it)."""
+    """`fn(*args, **kwargs)` in a worker process, within the report time limit (503 past it).
+
+    `fn` and its arguments must be picklable (module-level functions, plain data).
+    """
+    pool = _executor()
+    loop = asyncio.get_running_loop()
     try:
-        with anyio.fail_after(LIMITS.timeout_s):
-            return await anyio.to_thread.run_sync(
-                functools.partial(fn, *args, **kwargs), limiter=_limiter(), abandon_on_cancel=True
-            )
+        future = loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wait_for(future, LIMITS.timeout_s)
     except TimeoutError:
+        log.warning("report work %s took over %s s: its worker processes are terminated", fn.__name__, LIMITS.timeout_s)
+        _discard(pool, terminate=True)
         raise ReportError(
             503,
             f"the report took longer than {LIMITS.timeout_s:g} s (JUDGE_REPORT_TIMEOUT_S); narrow it "
             "(filters, fewer experiments) or try again when the service is less busy",
             ["query"],
         ) from None
+    except BrokenProcessPool:
+        _discard(pool, terminate=False)
+        raise ReportError(503, "a report worker process died; try again", ["query"]) from None
