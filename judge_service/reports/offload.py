@@ -72,6 +72,20 @@ def _discard(pool: ProcessPoolExecutor, terminate: bool) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _ready() -> bool:
+    # Imports what the report work needs, so the first real report does not pay for it.
+    import judge_service.reports.compare  # noqa: F401
+
+    return True
+
+
+def prewarm() -> None:
+    """Start the worker processes now, in the background (spawning one costs a second or more)."""
+    pool = _executor()
+    for _ in range(LIMITS.processes):
+        pool.submit(_ready)
+
+
 def shutdown() -> None:
     """Stop the worker processes (at service shutdown)."""
     if _pool is not None:
