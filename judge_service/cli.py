@@ -411,7 +411,7 @@ def schedules_list() -> None:
 
 
 @schedules_app.command("delete")
-def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
+def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule id.", min=1, max=2**63 - 1)]) -> None:
     """Delete a schedule (its past runs stay)."""
     from judge_service.store.models import Schedule
 
@@ -429,7 +429,7 @@ def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule i
 
 
 @schedules_app.command("run")
-def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
+def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id.", min=1, max=2**63 - 1)]) -> None:
     """Fire a schedule now and wait for its re-judge runs (judged here, or by the workers in queue mode)."""
     from judge_service.jobs.scheduler import run_now
     from judge_service.service import build_service, close_service, start_service

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -816,3 +817,48 @@ def test_experiment_ids_are_ascii_digits_within_int64() -> None:
     assert v.experiment_id_of("9223372036854775807") == v.INT64_MAX
     assert v.experiment_id_of("9223372036854775808") is None
     assert v.experiment_id_of("²") is None and v.experiment_id_of("٣") is None and v.experiment_id_of("") is None
+
+
+def test_cli_applies_the_same_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI paths that reach the database refuse what the API refuses, before touching it."""
+    from typer.testing import CliRunner
+
+    from judge_service.cli import app
+    from judge_service.config import get_settings
+
+    monkeypatch.setenv("JUDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        cases = [
+            ["schedules", "create", "--name", "s", "--experiment", "e", "--interval-seconds", str(10**12)],
+            ["schedules", "create", "--name", "s", "--experiment", "e", "--cron", "0 3 31 2 *"],
+            [
+                "schedules",
+                "create",
+                "--name",
+                "s",
+                "--experiment",
+                "e",
+                "--cron",
+                "0 3 * * *",
+                "--rubric",
+                "general@v999",
+            ],
+            ["schedules", "run", str(10**20)],
+            ["schedules", "delete", "0"],
+            ["report", "--experiment", "e" + SURROGATE],
+            ["report", "--experiment", "e", "--group-by", "k" + NUL],
+        ]
+        for args in cases:
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2, (args, result.output)
+        labels_file = tmp_path / "labels.jsonl"
+        labels_file.write_text(json.dumps({"pair_id": "p" + NUL, "verdict": "ft"}) + "\n")
+        result = runner.invoke(app, ["labels", "import", str(labels_file), "--experiment", "e", "--source", "h"])
+        assert result.exit_code == 2 and "NUL" in result.output
+        result = runner.invoke(app, ["labels", "import", str(labels_file), "--experiment", "e", "--source", "h" + NUL])
+        assert result.exit_code == 2
+    finally:
+        get_settings.cache_clear()
