@@ -95,3 +95,6 @@ async def test_schemathesis_finds_no_server_error(
     print(f"schemathesis on {database_url.split(':')[0]}: test cases {cases}")
     server_log = log.read_text(errors="replace")
     assert done.returncode == 0, output[-6000:] + "\n--- server log ---\n" + server_log[-4000:]
+    # Nor did any request get past validation to be refused by the database (the DataError safety net).
+    assert "database refused request data" not in server_log, server_log[-4000:]
+    assert "Exception in ASGI application" not in server_log, server_log[-4000:]

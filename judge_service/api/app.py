@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Interrupted runs need no resume step: their batches' leases run out and the reaper
             # (here, or in the workers) queues them again.
             await start_service(ctx)
-            offload.prewarm()
+            offload.prewarm(("judge_service.reports.compare", "judge_service.reports.winrate"))
             yield
         finally:
             # The report worker processes (reports/offload.py) outlive one app: they end with the process.

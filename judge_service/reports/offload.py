@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import multiprocessing
 import threading
@@ -72,18 +73,13 @@ def _discard(pool: ProcessPoolExecutor, terminate: bool) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ready() -> bool:
-    # Imports what the report work needs, so the first real report does not pay for it.
-    import judge_service.reports.compare  # noqa: F401
-
-    return True
-
-
-def prewarm() -> None:
-    """Start the worker processes now, in the background (spawning one costs a second or more)."""
+def prewarm(modules: tuple[str, ...] = ()) -> None:
+    """Start the worker processes now, in the background (spawning one costs a second or more),
+    importing `modules` there (those whose functions the reports will run) so no report waits for it."""
     pool = _executor()
     for _ in range(LIMITS.processes):
-        pool.submit(_ready)
+        for module in modules:
+            pool.submit(importlib.import_module, module)
 
 
 def shutdown() -> None:
