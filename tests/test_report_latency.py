@@ -13,11 +13,12 @@ import statistics
 import time
 from typing import Any
 
-from tests.conftest import Service, pair_items, pairwise_body
+from tests.conftest import Service, pair_items, pairwise_body, skip_or_fail
 
 ANNOTATORS = 50
 PAIRS = 300
 BOUND_S = 0.100
+IDLE_MAX_S = 0.050
 
 
 def label_records(seed: int = 7) -> list[dict[str, Any]]:
@@ -53,12 +54,17 @@ async def test_healthz_answers_within_100ms_while_heavy_reports_run(service: Ser
         await service.http.get("/healthz")
     await service.http.get("/reports/agreement", params={"experiment": "crowd-exp"}, headers=read)
     idle = []
-    for _ in range(20):
+    for _ in range(40):
         start = time.perf_counter()
         await service.http.get("/healthz")
         idle.append(time.perf_counter() - start)
+        await asyncio.sleep(0.02)
     idle.sort()
-    print(f"idle /healthz median={statistics.median(idle) * 1000:.1f} ms p95={idle[18] * 1000:.1f} ms")
+    idle_p95 = idle[int(0.95 * (len(idle) - 1))]
+    print(f"idle /healthz median={statistics.median(idle) * 1000:.1f} ms p95={idle_p95 * 1000:.1f} ms")
+    if idle_p95 > IDLE_MAX_S:
+        # A shared, overloaded machine cannot measure a 100 ms bound (skipped locally, fails in CI).
+        skip_or_fail(f"/healthz p95 is {idle_p95 * 1000:.0f} ms with no report running: the machine is too loaded")
 
     async def heavy() -> float:
         start = time.perf_counter()
