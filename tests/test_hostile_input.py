@@ -229,6 +229,23 @@ def corpus() -> list[Case]:
             loc=["body", "experiment", "metadata"],
         ),
         Case(
+            "metadata 5000 deep",
+            "POST",
+            "/judge/pairwise",
+            raw=b'{"experiment": {"metadata": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001 + b"}",
+            loc=["body"],
+        ),
+        Case(
+            "label record 5000 deep",
+            "POST",
+            "/experiments/exp-1/labels",
+            raw=b'{"source": "h", "records": [{"pair_id": "p0", "verdict": "ft", "x": '
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}]}",
+            loc=["body"],
+        ),
+        Case(
             "metadata 33 deep",
             "POST",
             "/judge/pairwise",

@@ -83,6 +83,11 @@ def install(app: FastAPI, max_request_bytes: int) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's body parser gives up on JSON nested past Python's recursion limit with a bare
+            # 400; answer it like every other invalid body: a 422 in the documented list shape.
+            msg = "the JSON body is nested too deeply to parse (metadata allows 32 levels)"
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
         return JSONResponse(
             {"detail": json_safe(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
