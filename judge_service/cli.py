@@ -118,6 +118,18 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     console.print(f"database at {settings.database_url} is at revision {revision}")
 
 
+def _checked(value: str | None, hint: str, max_len: int | None = None) -> None:
+    """Apply the API's identifier rules (contract/validation.py) to a command-line value."""
+    from judge_service.contract.validation import NAME_LEN, identifier_problem
+
+    if value is None:
+        return
+    limit = max_len or NAME_LEN
+    problem = identifier_problem(value) or (f"longer than {limit} characters" if len(value) > limit else None)
+    if problem:
+        raise typer.BadParameter(problem, param_hint=hint)
+
+
 async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from judge_service.store import db
 
@@ -237,15 +249,18 @@ def labels_import(
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    _checked(experiment, "--experiment")
+    _checked(source, "--source", 100)
+    settings = get_settings()
     try:
-        parsed = parse(file.read_text(encoding="utf-8"), fmt)
+        parsed = parse(file.read_text(encoding="utf-8"), fmt, settings.max_text_chars)
     except LabelFormatError as exc:
         console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(2) from exc
 
     async def run(session: AsyncSession) -> dict[str, Any]:
         exp = await experiment_for_import(session, experiment, parsed)
-        return (await import_labels(session, exp, source, parsed)).as_dict()
+        return (await import_labels(session, exp, source, parsed, settings.max_annotators)).as_dict()
 
     try:
         summary = asyncio.run(_with_session(run))
@@ -299,9 +314,15 @@ def report(
     """Print FT's win rate over Base (overall, per dimension, per slice); export JSON, CSV, Markdown."""
     from judge_service.reports import export
     from judge_service.reports.consistency import consistency_report
+    from judge_service.reports.errors import ReportError
     from judge_service.reports.rejudge import rejudge_report
-    from judge_service.reports.winrate import ReportError, win_rate_report
+    from judge_service.reports.winrate import win_rate_report
     from judge_service.store import repo
+
+    for value, hint in ((experiment, "--experiment"), (source, "--source"), (rubric, "--rubric"), (judge, "--judge")):
+        _checked(value, hint)
+    _checked(mode, "--mode")
+    _checked(group_by, "--group-by")
 
     async def run(session: AsyncSession) -> dict[str, Any]:
         exp = await repo.get_experiment(session, experiment)
@@ -359,9 +380,12 @@ def schedules_create(
 
     from judge_service.api.routes.schedules import schedule_view
     from judge_service.contract.schedules import ScheduleSpec
-    from judge_service.jobs.scheduler import trigger_for
+    from judge_service.jobs.scheduler import schedule_problem
+    from judge_service.rubrics.registry import RubricError, RubricRegistry
     from judge_service.store import repo
     from judge_service.store.models import Schedule
+
+    settings = get_settings()
 
     try:
         spec = ScheduleSpec(
@@ -373,9 +397,15 @@ def schedules_create(
             sample_fraction=sample_fraction,
             rubric=rubric,
         )
+        if spec.interval_seconds is not None and spec.interval_seconds < settings.schedule_min_interval_s:
+            raise ValueError(f"--interval-seconds must be at least {settings.schedule_min_interval_s}")
+        if spec.rubric is not None:
+            RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir).get(spec.rubric)
         row = Schedule(**spec.model_dump())
-        trigger_for(row)
-    except (ValidationError, ValueError) as exc:
+        problem = schedule_problem(row)
+        if problem:
+            raise ValueError(problem)
+    except (ValidationError, ValueError, RubricError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
 
@@ -418,7 +448,7 @@ def schedules_list() -> None:
 
 
 @schedules_app.command("delete")
-def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
+def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule id.", min=1, max=2**63 - 1)]) -> None:
     """Delete a schedule (its past runs stay)."""
     from judge_service.store.models import Schedule
 
@@ -436,7 +466,7 @@ def schedules_delete(schedule_id: Annotated[int, typer.Argument(help="Schedule i
 
 
 @schedules_app.command("run")
-def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id.")]) -> None:
+def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id.", min=1, max=2**63 - 1)]) -> None:
     """Fire a schedule now and wait for its re-judge runs (judged here, or by the workers in queue mode)."""
     from judge_service.jobs.scheduler import run_now
     from judge_service.service import build_service, close_service, start_service

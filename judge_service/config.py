@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     worker_drain_s: float = Field(default=60.0, ge=0)  # SIGTERM: finish in-flight batches this long
     schedule_tick_s: int = Field(default=10, ge=1, le=60)  # queue mode: how often schedules are evaluated
     queue_name: str = "judge"
+    # Bounded cost per request (docs/api-limits.md): over a limit is a 413/422 naming the setting.
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # request body, by Content-Length
+    max_labels_per_upload: int = Field(default=100_000, ge=1)  # records of one label upload
+    max_annotators: int = Field(default=50, ge=1)  # distinct annotators per experiment and source
+    max_report_slices: int = Field(default=200, ge=1)  # group_by values of one win-rate report
+    max_report_experiments: int = Field(default=100, ge=1)  # experiments of one Bradley-Terry report
+    report_timeout_s: float = Field(default=60.0, gt=0)  # CPU-heavy report work (off the event loop)
+    schedule_min_interval_s: int = Field(default=60, ge=1)  # shortest interval a schedule may have
+    metrics_require_key: bool = False  # /metrics needs a bearer key with the `read` scope
 
     @field_validator("database_url")
     @classmethod

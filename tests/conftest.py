@@ -112,6 +112,10 @@ def make_settings(database_url: str, base_url: str, model: str, **overrides: Any
         "prompts_dir": ROOT / "prompts",
         # Never the checkout's own spool: a test's leftovers must not be replayed by another test.
         "spool_dir": Path(tempfile.mkdtemp(prefix="judge-spool-")),
+        # Schedule tests fire every second or two; production refuses intervals under a minute.
+        "schedule_min_interval_s": 1,
+        # Reports run under a time limit; this shared, loaded test machine is far slower than a server.
+        "report_timeout_s": 300.0,
     }
     values.update(overrides)
     return Settings(**values)

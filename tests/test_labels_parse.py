@@ -188,7 +188,7 @@ def test_jsonl_fixture() -> None:
 def test_jsonl_aliases_texts_defaults_and_blank_lines() -> None:
     text = (
         "\n"
-        + json.dumps({"id": "q1", "judge": "gpt", "verdict": "FT", "extra": [1, 2]})
+        + json.dumps({"id": "q1", "judge": "gpt", "verdict": "FT"})
         + "\n   \n"
         + json.dumps({"prompt": "P", "base_output": "B", "ft_output": "F", "verdict": "tie"})
         + "\n"
@@ -213,6 +213,9 @@ def test_jsonl_aliases_texts_defaults_and_blank_lines() -> None:
         ({"pair_id": 7, "verdict": "ft"}, "pair_id", "must be a string"),
         ({"pair_id": " ", "verdict": "ft"}, "pair_id", "must not be empty"),
         ({"pair_id": "a", "id": "b", "verdict": "ft"}, "id", "conflicts with 'pair_id'"),
+        # Fields beyond the format's own are refused, as POST /judge/pairwise refuses them.
+        ({"pair_id": "p", "verdict": "ft", "extra": [1, 2]}, "extra", "unknown field"),
+        ({"pair_id": "p\u0000", "verdict": "ft"}, "pair_id", "NUL"),
         ({"pair_id": "p", "annotator": 3, "verdict": "ft"}, "annotator", "must be a string"),
         ({"pair_id": "p", "dimensions": {"tone": "meh"}}, "dimensions.tone", "must be one of"),
         ({"pair_id": "p", "dimensions": {}}, "dimensions", "non-empty object"),

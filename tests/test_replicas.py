@@ -94,7 +94,7 @@ async def test_wrong_model_or_build_is_refused_and_shown_in_healthz(
     other_build.state.backend_version = "fake-2"
     settings = make_settings(f"sqlite:///{tmp_path / 'r.db'}", urls(replicas), MODEL)
     async for svc in start_service(settings):
-        health = await svc.http.get("/healthz")
+        health = await svc.http.get("/healthz", headers=svc.auth("read"))  # the URLs only with a key
         assert health.status_code == 200, health.text
         judge = health.json()["judge"]
         assert judge["ok"] is True and judge["backend_version"] == "fake-1"

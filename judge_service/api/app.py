@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
+from judge_service.api import hardening
 from judge_service.api.routes import dashboard, experiments, health, judge, labels, reports, rubrics, schedules
 from judge_service.config import Settings, get_settings
 from judge_service.jobs.submit import SubmitError
-from judge_service.reports.winrate import ReportError
+from judge_service.reports import offload
+from judge_service.reports.errors import ReportError
 from judge_service.rubrics.registry import RubricError
 from judge_service.service import Service, build_service, close_service, start_service
 from judge_service.store import repo
@@ -50,8 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Interrupted runs need no resume step: their batches' leases run out and the reaper
             # (here, or in the workers) queues them again.
             await start_service(ctx)
+            offload.prewarm(("judge_service.reports.compare", "judge_service.reports.winrate"))
             yield
         finally:
+            # The report worker processes (reports/offload.py) outlive one app: they end with the process.
             await close_service(ctx)
 
     app = FastAPI(
@@ -61,20 +65,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
+    hardening.install(app, settings.max_request_bytes)
+    offload.configure(
+        settings.report_timeout_s, settings.max_report_slices, settings.max_report_experiments, settings.max_annotators
+    )
+
     @app.exception_handler(SubmitError)
     async def _submit_error(_: Request, exc: SubmitError) -> JSONResponse:
         # Same shape as FastAPI's validation errors, so clients parse one format.
         return JSONResponse(
-            {"detail": [{"loc": exc.loc, "msg": exc.message, "type": "submit_error"}]}, status_code=exc.status
+            {"detail": hardening.json_safe([{"loc": exc.loc, "msg": exc.message, "type": "submit_error"}])},
+            status_code=exc.status,
         )
 
     @app.exception_handler(RubricError)
     async def _rubric_error(_: Request, exc: RubricError) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["query", "rubric"], "msg": str(exc), "type": "rubric"}]}, 422)
+        detail = [{"loc": ["query", "rubric"], "msg": str(exc), "type": "rubric"}]
+        return JSONResponse({"detail": hardening.json_safe(detail)}, 422)
 
     @app.exception_handler(ReportError)
     async def _report_error(_: Request, exc: ReportError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        # The documented error shape: a list of {loc, msg, type}, like FastAPI's own 422s.
+        detail = [{"loc": exc.loc, "msg": exc.message, "type": "report"}]
+        return JSONResponse({"detail": hardening.json_safe(detail)}, status_code=exc.status)
 
     for router in (
         judge.router,

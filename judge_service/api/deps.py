@@ -68,3 +68,17 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
         return Caller(row.id, row.name, scopes)
 
     return dependency
+
+
+async def optional_caller(
+    ctx: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Caller | None:
+    """The caller when a valid key is sent, else None (never 401): for endpoints open to probes."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return None
+    async with ctx.sessions() as session:
+        row = await repo.find_api_key(session, credentials.credentials)
+    return None if row is None else Caller(row.id, row.name, row.scopes.split(","))
+
+
+MaybeCaller = Annotated[Caller | None, Depends(optional_caller)]

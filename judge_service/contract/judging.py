@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from judge_service.contract.validation import (
+    ExperimentName,
+    Identifier,
+    JsonObject,
+    ModelName,
+    NonBlankText,
+    RubricRef,
+    Tags,
+    Text,
+)
 
 Scalar = str | int | float | bool | None
 
@@ -14,10 +25,10 @@ class ExperimentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
-    base_model: str = Field(min_length=1, max_length=300)
-    ft_model: str = Field(min_length=1, max_length=300)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: ExperimentName
+    base_model: ModelName
+    ft_model: ModelName
+    metadata: JsonObject = Field(default_factory=dict)
     default_repeats: int | None = Field(default=None, ge=1, le=16, description="Stored on first use.")
 
 
@@ -43,20 +54,15 @@ class PairItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
-    prompt: str = Field(min_length=1)
-    base_output: str = Field(min_length=1)
-    ft_output: str = Field(min_length=1)
-    reference: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("prompt", "base_output", "ft_output")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty or only whitespace")
-        return value
+    id: Identifier
+    # Texts: NUL and lone surrogates refused, blank (incl. zero-width only) refused, length checked
+    # against JUDGE_MAX_TEXT_CHARS at submission (a setting, so not here).
+    prompt: NonBlankText
+    base_output: NonBlankText
+    ft_output: NonBlankText
+    reference: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class PairwiseRequest(BaseModel):
@@ -65,7 +71,7 @@ class PairwiseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     experiment: ExperimentSpec
-    rubric: str = Field(min_length=1, max_length=120)
+    rubric: RubricRef
     options: JudgeOptions = Field(default_factory=JudgeOptions)
     run_async: bool = Field(default=False, alias="async")
     items: list[PairItem] = Field(min_length=1)

@@ -20,6 +20,8 @@ from croniter import croniter
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from judge_service.contract.schedules import check_cron
+from judge_service.contract.validation import MAX_INTERVAL_S
 from judge_service.jobs.context import JobContext
 from judge_service.jobs.rejudge import start_rejudge
 from judge_service.jobs.submit import SubmitError
@@ -56,6 +58,45 @@ def firing_key(schedule: Schedule, now: datetime) -> str:
     return now.astimezone(UTC).strftime("minute-%Y-%m-%dT%H:%M")
 
 
+def schedule_problem(schedule: Schedule, now: datetime | None = None) -> str | None:
+    """Why a stored schedule cannot be loaded (bad cron, interval out of bounds, ...), or None.
+
+    Rows written past the API (by hand, or before validation existed) go through the same checks
+    as `POST /schedules`, then the trigger computes its next firing, as APScheduler will at start.
+    """
+    now = now or datetime.now(UTC)
+    try:
+        if not isinstance(schedule.experiments, list) or not schedule.experiments:
+            return "experiments must be a non-empty list"
+        if schedule.cron:
+            check_cron(schedule.cron)
+            croniter(schedule.cron, now).get_prev(datetime)
+        elif schedule.interval_seconds is not None and not 1 <= schedule.interval_seconds <= MAX_INTERVAL_S:
+            return f"interval_seconds {schedule.interval_seconds} is outside 1..{MAX_INTERVAL_S}"
+        trigger_for(schedule).get_next_fire_time(None, now)
+        if schedule.interval_seconds:
+            last_fire_time(schedule, now)
+    except Exception as exc:  # noqa: BLE001 - whatever a bad row raises, it must not stop the service
+        return f"{exc.__class__.__name__}: {exc}"
+    return None
+
+
+async def disable_unloadable(ctx: JobContext, schedules: list[Schedule]) -> list[Schedule]:
+    """Disable (with the reason, logged) every schedule that cannot be loaded; returns the loadable ones."""
+    loadable = []
+    for schedule in schedules:
+        problem = schedule_problem(schedule)
+        if problem is None:
+            loadable.append(schedule)
+            continue
+        log.error("schedule %s (%r) cannot be loaded and is disabled: %s", schedule.id, schedule.name, problem)
+        async with ctx.sessions() as session, session.begin():
+            await session.execute(
+                update(Schedule).where(Schedule.id == schedule.id).values(enabled=False, disabled_reason=problem)
+            )
+    return loadable
+
+
 class RejudgeScheduler:
     """Keeps APScheduler's jobs in step with the `schedules` table."""
 
@@ -67,7 +108,7 @@ class RejudgeScheduler:
         """Load every enabled schedule and start firing."""
         async with self.ctx.sessions() as session:
             schedules = list((await session.execute(select(Schedule).where(Schedule.enabled))).scalars())
-        for schedule in schedules:
+        for schedule in await disable_unloadable(self.ctx, schedules):
             self.add(schedule)
         self.scheduler.start()
 
@@ -176,6 +217,8 @@ async def due_firings(ctx: JobContext, now: datetime) -> list[tuple[int, str]]:
     """(schedule id, firing key) of every enabled schedule due now and not fired yet (queue mode)."""
     async with ctx.sessions() as session:
         schedules = list((await session.execute(select(Schedule).where(Schedule.enabled))).scalars())
+    schedules = await disable_unloadable(ctx, schedules)
+    async with ctx.sessions() as session:
         due: list[tuple[int, str]] = []
         for schedule in schedules:
             at = last_fire_time(schedule, now)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.contract.validation import name_problem
 from judge_service.engine.keys import pair_content_hash, texts_hash
 from judge_service.labels.parse import LabelRecord, ParseResult
 from judge_service.store import repo
@@ -55,6 +56,10 @@ async def experiment_for_import(session: AsyncSession, ref: str, parsed: ParseRe
     bases = {r.generator_base for r in parsed.records if r.generator_base}
     fts = {r.generator_ft for r in parsed.records if r.generator_ft}
     if len(bases) == 1 and len(fts) == 1:
+        # The same rule as an experiment created by `POST /judge/pairwise`.
+        problem = name_problem(ref)
+        if problem:
+            raise LabelImportError(["path", "experiment"], f"cannot create experiment {ref!r}: name {problem}")
         return await repo.get_or_create_experiment(
             session, ref, bases.pop(), fts.pop(), {"created_by": "labels import"}
         )
@@ -139,12 +144,41 @@ async def _resolve_pairs(
     return ids, len(new_rows)
 
 
+async def check_annotators(
+    session: AsyncSession, experiment: Experiment, source: str, parsed: ParseResult, limit: int
+) -> None:
+    """Refuse an import that would give the experiment more than `limit` annotators (source, annotator).
+
+    The agreement report compares annotators pairwise, so their number bounds its cost.
+    """
+    incoming = {r.annotator for r in parsed.records}
+    if len(incoming) > limit:
+        raise LabelImportError(
+            ["records"],
+            f"{len(incoming)} annotators in one upload; the limit is {limit} per experiment (JUDGE_MAX_ANNOTATORS)",
+        )
+    stored = (
+        await session.execute(
+            select(Label.source, Label.annotator).where(Label.experiment_id == experiment.id).distinct()
+        )
+    ).all()
+    known = {(str(src), str(name)) for src, name in stored}
+    total = len(known | {(source, a) for a in incoming})
+    if total > limit:
+        raise LabelImportError(
+            ["records"],
+            f"the experiment would have {total} annotators; the limit is {limit} per experiment (JUDGE_MAX_ANNOTATORS)",
+        )
+
+
 async def import_labels(
-    session: AsyncSession, experiment: Experiment, source: str, parsed: ParseResult
+    session: AsyncSession, experiment: Experiment, source: str, parsed: ParseResult, max_annotators: int | None = None
 ) -> ImportSummary:
     """Insert the parsed labels (a re-import of the same file adds nothing) and refresh pair results."""
     if source in RESERVED_SOURCES:
         raise LabelImportError(["source"], f"source name {source!r} is reserved for the service's own judge")
+    if max_annotators is not None:
+        await check_annotators(session, experiment, source, parsed, max_annotators)
     for record in parsed.records:
         for name, value, limit in (
             ("annotator", record.annotator, 200),

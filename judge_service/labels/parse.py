@@ -7,7 +7,9 @@ Formats:
 * ``alpaca_eval``: AlpacaEval annotations (a JSON array, or JSONL of the same objects); output_1 is
   Base and output_2 is FT, so ``s_ft = preference - 1``.
 
-Pure functions: nothing is read but the text given.
+Pure functions: nothing is read but the text given. Values get the same rules as `POST /judge/pairwise`
+(`contract/validation.py`): no NUL or lone surrogates, names within their column lengths, texts within
+`max_text_chars`, and no fields beyond the format's own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from judge_service.contract.validation import (
+    DIMENSION_LEN,
+    MODEL_LEN,
+    NAME_LEN,
+    identifier_problem,
+    is_blank,
+    text_problem,
+)
+
 LabelFormat = Literal["jsonl", "alpaca_eval"]
 FORMATS: tuple[LabelFormat, ...] = ("jsonl", "alpaca_eval")
 
@@ -27,6 +38,34 @@ ALPACA_EVAL_ANNOTATOR = "alpaca_eval"
 NULL_PREFERENCE = "preference is null"
 JSON_FIELD = "<json>"  # the field named when a line is not valid JSON or not an object
 TEXT_FIELDS = ("prompt", "base_output", "ft_output")
+JSONL_FIELDS = frozenset({"pair_id", "id", "annotator", "judge", "verdict", "dimensions", *TEXT_FIELDS})
+# AlpacaEval's own annotation columns; the bookkeeping ones (price, time, raw completion) are ignored.
+ALPACA_EVAL_FIELDS = frozenset(
+    {
+        "instruction",
+        "output_1",
+        "output_2",
+        "generator_1",
+        "generator_2",
+        "annotator",
+        "preference",
+        "dataset",
+        "datasplit",
+        "raw_completion",
+        "price_per_example",
+        "time_per_example",
+    }
+)
+# Longest identifier per field (the columns they are stored in).
+NAME_LIMITS = {
+    "pair_id": NAME_LEN,
+    "id": NAME_LEN,
+    "annotator": NAME_LEN,
+    "judge": NAME_LEN,
+    "generator_1": MODEL_LEN,
+    "generator_2": MODEL_LEN,
+}
+ALPACA_TEXTS = ("instruction", "output_1", "output_2")
 
 
 @dataclass(frozen=True)
@@ -99,8 +138,17 @@ def _object(line: int, value: object) -> dict[str, Any]:
     return value
 
 
-def _string(obj: dict[str, Any], line: int, name: str, *, required: bool = False, empty: bool = True) -> str | None:
-    """The string under ``name``; null counts as absent."""
+def _string(
+    obj: dict[str, Any],
+    line: int,
+    name: str,
+    *,
+    required: bool = False,
+    empty: bool = True,
+    max_chars: int | None = None,
+) -> str | None:
+    """The string under ``name``; null counts as absent. Names (`NAME_LIMITS`) follow the identifier
+    rules, texts the text rules and `max_chars`."""
     value = obj.get(name)
     if value is None:
         if required:
@@ -108,9 +156,26 @@ def _string(obj: dict[str, Any], line: int, name: str, *, required: bool = False
         return None
     if not isinstance(value, str):
         raise LabelFormatError(line, name, f"must be a string, got {_kind(value)}")
-    if not empty and not value.strip():
+    if not empty and is_blank(value):
         raise LabelFormatError(line, name, "must not be empty")
+    limit = NAME_LIMITS.get(name)
+    if limit is not None:
+        problem = identifier_problem(value) or (f"longer than {limit} characters" if len(value) > limit else None)
+    else:
+        problem = text_problem(value)
+        if problem is None and max_chars is not None and len(value) > max_chars:
+            problem = f"{len(value)} characters; the limit is {max_chars} (JUDGE_MAX_TEXT_CHARS)"
+    if problem:
+        raise LabelFormatError(line, name, problem)
     return value
+
+
+def _known_fields(obj: dict[str, Any], line: int, allowed: frozenset[str]) -> None:
+    """Refuse fields the format does not define (as `POST /judge/pairwise` does)."""
+    for key in obj:
+        if key not in allowed:
+            shown = key.encode("utf-8", "backslashreplace").decode("utf-8")[:60]
+            raise LabelFormatError(line, shown, f"unknown field; expected some of {', '.join(sorted(allowed))}")
 
 
 def _aliased(obj: dict[str, Any], line: int, name: str, alias: str) -> str | None:
@@ -131,9 +196,9 @@ def _verdict(value: object, line: int, field: str) -> float:
     return VERDICT_SCORES[key]
 
 
-def _texts(obj: dict[str, Any], line: int) -> tuple[str, str, str] | None:
-    """prompt, base_output and ft_output: all three or none."""
-    values = [_string(obj, line, name) for name in TEXT_FIELDS]
+def _texts(obj: dict[str, Any], line: int, max_chars: int | None) -> tuple[str, str, str] | None:
+    """prompt, base_output and ft_output: all three or none, none of them blank."""
+    values = [_string(obj, line, name, empty=False, max_chars=max_chars) for name in TEXT_FIELDS]
     given = [name for name, value in zip(TEXT_FIELDS, values, strict=True) if value is not None]
     if not given:
         return None
@@ -145,9 +210,10 @@ def _texts(obj: dict[str, Any], line: int) -> tuple[str, str, str] | None:
     return prompt, base_output, ft_output
 
 
-def _jsonl_records(line: int, obj: dict[str, Any]) -> list[LabelRecord]:
+def _jsonl_records(line: int, obj: dict[str, Any], max_chars: int | None = None) -> list[LabelRecord]:
     """Records of one label line: the overall verdict first, then each dimension in order."""
-    texts = _texts(obj, line)
+    _known_fields(obj, line, JSONL_FIELDS)
+    texts = _texts(obj, line, max_chars)
     pair_id = _aliased(obj, line, "pair_id", "id")
     if pair_id is None and texts is None:
         raise LabelFormatError(line, "pair_id", "required unless prompt, base_output and ft_output are given")
@@ -165,6 +231,11 @@ def _jsonl_records(line: int, obj: dict[str, Any]) -> list[LabelRecord]:
         for key, value in dimensions.items():
             if not key.strip():
                 raise LabelFormatError(line, "dimensions", "dimension keys must not be empty")
+            problem = identifier_problem(key)
+            if problem:
+                raise LabelFormatError(line, "dimensions", f"dimension keys {problem}")
+            if len(key) > DIMENSION_LEN:
+                raise LabelFormatError(line, "dimensions", f"dimension is longer than {DIMENSION_LEN} characters")
             scores.append((key, _verdict(value, line, f"dimensions.{key}")))
 
     prompt, base_output, ft_output = texts if texts is not None else (None, None, None)
@@ -174,11 +245,11 @@ def _jsonl_records(line: int, obj: dict[str, Any]) -> list[LabelRecord]:
     ]
 
 
-def parse_jsonl(text: str) -> ParseResult:
+def parse_jsonl(text: str, max_text_chars: int | None = None) -> ParseResult:
     """Parse the service's JSONL label format; raises LabelFormatError on the first invalid line."""
     records: list[LabelRecord] = []
     for line, value in _json_lines(text.removeprefix("\ufeff")):
-        records.extend(_jsonl_records(line, _object(line, value)))
+        records.extend(_jsonl_records(line, _object(line, value), max_text_chars))
     return ParseResult(records, [])
 
 
@@ -207,12 +278,15 @@ def _preference(obj: dict[str, Any], line: int) -> float | None:
     return float(value)
 
 
-def parse_alpaca_eval(text: str) -> ParseResult:
+def parse_alpaca_eval(text: str, max_text_chars: int | None = None) -> ParseResult:
     """Parse AlpacaEval annotations (Base = output_1, FT = output_2); null preferences are dropped."""
     records: list[LabelRecord] = []
     dropped: list[tuple[int, str]] = []
     for line, value in _alpaca_items(text.removeprefix("\ufeff")):
         obj = _object(line, value)
+        _known_fields(obj, line, ALPACA_EVAL_FIELDS)
+        for name in ALPACA_TEXTS:
+            _string(obj, line, name, empty=False, max_chars=max_text_chars)
         preference = _preference(obj, line)
         if preference is None:
             dropped.append((line, NULL_PREFERENCE))
@@ -234,10 +308,10 @@ def parse_alpaca_eval(text: str) -> ParseResult:
     return ParseResult(records, dropped)
 
 
-def parse(text: str, fmt: LabelFormat) -> ParseResult:
-    """Parse ``text`` in the given format."""
+def parse(text: str, fmt: LabelFormat, max_text_chars: int | None = None) -> ParseResult:
+    """Parse ``text`` in the given format; texts longer than ``max_text_chars`` are refused."""
     if fmt == "jsonl":
-        return parse_jsonl(text)
+        return parse_jsonl(text, max_text_chars)
     if fmt == "alpaca_eval":
-        return parse_alpaca_eval(text)
+        return parse_alpaca_eval(text, max_text_chars)
     raise ValueError(f"unknown label format {fmt!r}; expected one of {', '.join(FORMATS)}")

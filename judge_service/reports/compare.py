@@ -9,7 +9,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, win_rate_report
+from judge_service.reports.errors import ReportError
+from judge_service.reports.offload import LIMITS, run_cpu
+from judge_service.reports.winrate import win_rate_report
 from judge_service.stats.agreement import fleiss_kappa, pairwise_agreement, verdict_of_score
 from judge_service.stats.bradley_terry import DEFAULT_PRIOR_TIES, Battle, bootstrap_bradley_terry, unbounded_models
 from judge_service.stats.pairs import DEFAULT_TIE_MARGIN
@@ -99,14 +101,27 @@ async def bradley_terry_report(
     chosen: list[Experiment] = []
     if series:
         chosen.extend(await series_experiments(session, series))
-    for ref in (experiments or "").split(","):
+    refs = [ref for ref in (experiments or "").split(",") if ref.strip()]
+    if len(refs) > LIMITS.max_experiments:
+        raise ReportError(
+            422,
+            f"{len(refs)} experiments; the limit is {LIMITS.max_experiments} (JUDGE_MAX_REPORT_EXPERIMENTS)",
+            ["query", "experiments"],
+        )
+    for ref in refs:
         if ref.strip():
             exp = await repo.get_experiment(session, ref.strip())
             if exp is None:
-                raise ReportError(404, f"no experiment {ref.strip()!r}")
+                raise ReportError(404, f"no experiment {ref.strip()!r}", ["query", "experiments"])
             chosen.append(exp)
     if not chosen:
-        raise ReportError(422, "name experiments (comma-separated) or a series")
+        raise ReportError(422, "name experiments (comma-separated) or a series", ["query", "experiments"])
+    if len(set(chosen)) > LIMITS.max_experiments:
+        raise ReportError(
+            422,
+            f"{len(set(chosen))} experiments; the limit is {LIMITS.max_experiments} (JUDGE_MAX_REPORT_EXPERIMENTS)",
+            ["query", "experiments"],
+        )
     battles: list[Battle] = []
     used = []
     for exp in dict.fromkeys(chosen):
@@ -122,10 +137,10 @@ async def bradley_terry_report(
             for v, c in zip(data.score_values, data.score_counts, strict=True)
         )
     try:
-        ratings = bootstrap_bradley_terry(battles, n_resamples=500)
+        ratings = await run_cpu(bootstrap_bradley_terry, battles, n_resamples=500)
         unbounded = unbounded_models(battles)
     except ValueError as exc:
-        raise ReportError(422, f"cannot fit Bradley–Terry: {exc}") from exc
+        raise ReportError(422, f"cannot fit Bradley–Terry: {exc}", ["query", "experiments"]) from exc
     models = [
         # unbounded: without the prior this rating would be infinite (it never lost, or never won, enough to
         # be compared); its number then mostly reflects the prior, not the data.
@@ -156,7 +171,6 @@ async def agreement_report(
     labels: dict[str, dict[str, dict[str, list[float]]]] = {}
     for source, annotator, pair, s in rows:
         labels.setdefault(source, {}).setdefault(annotator, {}).setdefault(pair, []).append(float(s))
-    comparisons: list[dict[str, Any]] = []
     judge_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
     judge_verdicts: dict[str, str] = {}
     if judge_set is not None:
@@ -167,6 +181,35 @@ async def agreement_report(
             .where(Pair.id.in_(select(Label.pair_id).where(Label.experiment_id == experiment.id)))
         )
         judge_verdicts = {pair: verdict_of_score(float(score or 0.0)) for pair, score in judged.all()}
+    # Pairwise comparisons grow with the square of the annotators (bounded by JUDGE_MAX_ANNOTATORS at
+    # import): they run in a worker thread under the report time limit.
+    annotators = sum(len(per_source) for per_source in labels.values())
+    if annotators > LIMITS.max_annotators:  # stored before the limit existed, or the limit was lowered
+        raise ReportError(
+            422,
+            f"{annotators} annotators; the agreement report compares at most {LIMITS.max_annotators} "
+            "(JUDGE_MAX_ANNOTATORS)",
+            ["query", "experiment"],
+        )
+    comparisons, fleiss = await run_cpu(_agreement_stats, labels, judge_verdicts)
+    return {
+        "experiment": experiment.name,
+        "sources": sorted(labels),
+        "judge_result_set": judge_set.id if judge_set else None,
+        "comparisons": comparisons,
+        "fleiss": fleiss,
+    }
+
+
+def _json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
+
+
+def _agreement_stats(
+    labels: dict[str, dict[str, dict[str, list[float]]]], judge_verdicts: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Judge vs each source and annotators pairwise (CPU work); returns (comparisons, Fleiss rows)."""
+    comparisons: list[dict[str, Any]] = []
     fleiss = []
     for source, annotators in sorted(labels.items()):
         merged: dict[str, list[float]] = {}
@@ -196,14 +239,4 @@ async def agreement_report(
                 fleiss.append(
                     {"source": source, "annotators": len(per_annotator), "n_items": len(items), "kappa": kappa}
                 )
-    return {
-        "experiment": experiment.name,
-        "sources": sorted(labels),
-        "judge_result_set": judge_set.id if judge_set else None,
-        "comparisons": comparisons,
-        "fleiss": fleiss,
-    }
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
+    return comparisons, fleiss

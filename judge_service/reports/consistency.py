@@ -9,7 +9,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, describe_set
+from judge_service.reports.errors import ReportError
+from judge_service.reports.winrate import describe_set
 from judge_service.stats.agreement import fleiss_kappa
 from judge_service.stats.position import slot_a_share
 from judge_service.store.aggregate import PairFilter, aggregate, find_result_set, prepare_session

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from judge_service.reports.winrate import ReportError, describe_set
+from judge_service.reports.errors import ReportError
+from judge_service.reports.winrate import describe_set
 from judge_service.rubrics.models import FAILURE_TAGS
 from judge_service.stats.pairs import DEFAULT_TIE_MARGIN, outcome_of
 from judge_service.store.aggregate import (

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.reports.errors import ReportError
+from judge_service.reports.offload import LIMITS, run_cpu
 from judge_service.reports.warnings import (
     Thresholds,
     decide,
@@ -22,15 +24,6 @@ from judge_service.stats.position import slot_a_share
 from judge_service.stats.winrate import bootstrap_mean_ci, win_rate_from_histogram
 from judge_service.store.aggregate import PairFilter, SliceData, aggregate, find_result_set, prepare_session
 from judge_service.store.models import Experiment, JudgeFingerprint, ResultSet, RubricVersionRow
-
-
-class ReportError(Exception):
-    """A report that cannot be made; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -189,8 +182,8 @@ async def win_rate_report(
         label = label_agreement_warning(kappa, n_labelled, limits)
         overall_extra += [label] if label else []
 
-    def make(d: SliceData, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return block(d, n_resamples, tie_margin=margin, limits=limits, judged=judged, extra_warnings=extra)
+    # Keyword options for `block`: plain values, so the statistics can run in a report worker process.
+    options: dict[str, Any] = {"tie_margin": margin, "limits": limits, "judged": judged}
 
     data = await aggregate(session, result_set.id, flt, group_by, tie_margin=margin)
     report: dict[str, Any] = {
@@ -207,12 +200,35 @@ async def win_rate_report(
         "group_by": group_by,
     }
     if group_by:
+        if len(data) > LIMITS.max_slices:
+            raise ReportError(
+                422,
+                f"group_by {group_by!r} has {len(data)} values; the limit is {LIMITS.max_slices} "
+                "(JUDGE_MAX_REPORT_SLICES): slice by a coarser key or filter first",
+                ["query", "group_by"],
+            )
         everything = await aggregate(session, result_set.id, flt, None, tie_margin=margin)
-        report["overall"] = make(everything.get(None, SliceData()), overall_extra)
-        report["slices"] = [{"value": value, **make(d)} for value, d in sorted(data.items(), key=lambda kv: str(kv[0]))]
+        report["overall"], report["slices"] = await run_cpu(
+            _blocks, everything.get(None, SliceData()), data, n_resamples, overall_extra, options
+        )
     else:
-        report["overall"] = make(data.get(None, SliceData()), overall_extra)
+        report["overall"] = await run_cpu(
+            block, data.get(None, SliceData()), n_resamples, extra_warnings=overall_extra, **options
+        )
         report["slices"] = []
     report["conclusion"] = report["overall"]["conclusion"]
     report["tie_margin"] = margin
     return report
+
+
+def _blocks(
+    overall: SliceData,
+    slices: dict[str | None, SliceData],
+    n_resamples: int,
+    overall_extra: list[dict[str, Any]],
+    options: dict[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The overall block and one per slice value (CPU work: bootstrap CIs), in slice-value order."""
+    ordered = sorted(slices.items(), key=lambda kv: str(kv[0]))
+    first = block(overall, n_resamples, extra_warnings=overall_extra, **options)
+    return first, [{"value": value, **block(d, n_resamples, **options)} for value, d in ordered]

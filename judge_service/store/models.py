@@ -379,6 +379,8 @@ class Schedule(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Why the service disabled it at start (it could not be loaded); None while it loads.
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class ScheduleFire(Base):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from judge_service import auth
+from judge_service.contract.validation import experiment_id_of
 from judge_service.engine.client import Fingerprint
 from judge_service.rubrics.models import Rubric
 from judge_service.rubrics.registry import PromptTemplate, RubricVersion
@@ -97,10 +98,12 @@ def _renamed(row: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
 
 
 def experiment_query(ref: str | int) -> Select[Experiment]:
-    """Select an experiment by id (digits) or by name."""
+    """Select an experiment by id (ASCII digits within int64) or by name."""
     text = str(ref)
-    if text.isdigit():
-        return select(Experiment).where((Experiment.id == int(text)) | (Experiment.name == text))
+    # str.isdigit() is true for '²' (int() fails) and for ids past int64 (the database fails).
+    number = experiment_id_of(text)
+    if number is not None:
+        return select(Experiment).where((Experiment.id == number) | (Experiment.name == text))
     return select(Experiment).where(Experiment.name == text)
 
 

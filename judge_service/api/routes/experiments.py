@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from judge_service.api.deps import Caller, Session, require
+from judge_service.contract.validation import ExperimentRef, Identifier
 from judge_service.jobs.results import verdict_of
 from judge_service.store import repo
 from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow
@@ -47,9 +48,14 @@ async def list_experiments(session: Session, _: Annotated[Caller, Depends(requir
     ]
 
 
-@router.get("/experiments/{experiment}/pairs/{pair_id}")
+# `:path` so names and ids containing '/' can be fetched; the experiment part ends at the last
+# "/pairs/" of the path (docs/api-limits.md).
+@router.get("/experiments/{experiment:path}/pairs/{pair_id:path}")
 async def get_pair(
-    experiment: str, pair_id: str, session: Session, _: Annotated[Caller, Depends(require("read"))]
+    experiment: Annotated[ExperimentRef, Path(description="Experiment name or id (may contain '/').")],
+    pair_id: Annotated[Identifier, Path(description="The pair's id in its experiment (may contain '/').")],
+    session: Session,
+    _: Annotated[Caller, Depends(require("read"))],
 ) -> dict[str, Any]:
     """A pair (by external id) with every judgment ever made of it."""
     exp = await repo.get_experiment(session, experiment)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.contract.judging import AcceptedRun, PairwiseRequest, RunResult
+from judge_service.contract.validation import IDEMPOTENCY_KEY_LEN, INT64_MAX, RUN_ID_LEN, QueryValue
 from judge_service.jobs.results import run_result
 from judge_service.jobs.submit import submit
 from judge_service.store.models import Run
@@ -25,7 +26,7 @@ async def judge_pairwise(
     body: PairwiseRequest,
     ctx: Context,
     caller: Annotated[Caller, Depends(require("submit"))],
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[QueryValue | None, Header(max_length=IDEMPOTENCY_KEY_LEN)] = None,
 ) -> RunResult | JSONResponse:
     """Judge Base/FT pairs per rubric dimension in both orders; small batches answer synchronously."""
     submitted = await submit(ctx.jobs, body, f"key{caller.key_id}", idempotency_key)
@@ -44,11 +45,11 @@ async def judge_pairwise(
 
 @router.get("/runs/{run_id}", response_model=RunResult)
 async def get_run(
-    run_id: str,
+    run_id: Annotated[QueryValue, Path(max_length=RUN_ID_LEN)],
     session: Session,
     ctx: Context,
     _: Annotated[Caller, Depends(require("read"))],
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> RunResult:
     """Status (queued, running, done, failed), counts done/failed/pending, and the per-item results once done."""

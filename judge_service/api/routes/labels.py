@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field
 
 from judge_service.api.deps import Caller, Context, require
+from judge_service.contract.validation import ExperimentRef, SourceName
 from judge_service.labels.importer import LabelImportError, experiment_for_import, import_labels
 from judge_service.labels.parse import LabelFormatError, parse
 
@@ -18,29 +19,41 @@ router = APIRouter(tags=["labels"])
 class LabelUpload(BaseModel):
     """External verdicts in one of the import formats (the records are the file's objects)."""
 
-    source: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    model_config = ConfigDict(extra="forbid")
+
+    source: SourceName
     format: Literal["jsonl", "alpaca_eval"] = "jsonl"
-    records: list[dict[str, Any]] = Field(min_length=1)
+    records: list[dict[str, Any]] = Field(min_length=1, description="At most JUDGE_MAX_LABELS_PER_UPLOAD.")
 
 
-@router.post("/experiments/{experiment}/labels")
+# `:path`: experiment names may contain '/' (docs/api-limits.md).
+@router.post("/experiments/{experiment:path}/labels")
 async def upload_labels(
-    experiment: str, body: LabelUpload, ctx: Context, _: Annotated[Caller, Depends(require("submit"))]
+    experiment: Annotated[ExperimentRef, Path(description="Experiment name or id (may contain '/').")],
+    body: LabelUpload,
+    ctx: Context,
+    _: Annotated[Caller, Depends(require("submit"))],
 ) -> dict[str, Any]:
     """Import labels for stored pairs (lines with prompt and answers create missing pairs); idempotent."""
+    limit = ctx.settings.max_labels_per_upload
+    if len(body.records) > limit:
+        msg = f"{len(body.records)} records; the limit is {limit} per upload (JUDGE_MAX_LABELS_PER_UPLOAD)"
+        raise HTTPException(413, [{"loc": ["body", "records"], "msg": msg, "type": "too_large"}])
     text = json.dumps(body.records) if body.format == "alpaca_eval" else "\n".join(map(json.dumps, body.records))
     try:
-        parsed = parse(text, body.format)
+        parsed = parse(text, body.format, ctx.settings.max_text_chars)
     except LabelFormatError as exc:
-        loc = ["body", "records", exc.line - 1, exc.field]
-        raise HTTPException(422, [{"loc": loc, "msg": str(exc), "type": "label_format"}]) from exc
+        where: list[str | int] = ["body", "records", exc.line - 1, exc.field]
+        raise HTTPException(422, [{"loc": where, "msg": str(exc), "type": "label_format"}]) from exc
     async with ctx.sessions() as session, session.begin():
         try:
             exp = await experiment_for_import(session, experiment, parsed)
-            summary = await import_labels(session, exp, body.source, parsed)
+            summary = await import_labels(session, exp, body.source, parsed, ctx.settings.max_annotators)
         except LabelImportError as exc:
-            status = 404 if exc.loc == ["experiment"] else 422
-            raise HTTPException(
-                status, [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "label_import"}]
-            ) from exc
+            if exc.loc == ["experiment"]:
+                raise HTTPException(
+                    404, [{"loc": ["path", "experiment"], "msg": exc.message, "type": "not_found"}]
+                ) from exc
+            loc: list[str | int] = exc.loc if exc.loc[0] == "path" else ["body", *exc.loc]
+            raise HTTPException(422, [{"loc": loc, "msg": exc.message, "type": "label_import"}]) from exc
     return summary.as_dict()

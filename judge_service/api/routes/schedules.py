@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.contract.schedules import ScheduleSpec
-from judge_service.jobs.scheduler import run_now, trigger_for
+from judge_service.contract.validation import INT64_MAX
+from judge_service.jobs.scheduler import run_now, schedule_problem
+from judge_service.rubrics.registry import RubricError
 from judge_service.store import repo
 from judge_service.store.models import Schedule, utcnow
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
+ScheduleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Schedule id.")]
 
 
 def schedule_view(s: Schedule) -> dict[str, Any]:
@@ -31,7 +34,12 @@ def schedule_view(s: Schedule) -> dict[str, Any]:
         "enabled": s.enabled,
         "created_at": repo.as_utc_iso(s.created_at),
         "last_fired_at": repo.as_utc_iso(s.last_fired_at),
+        "disabled_reason": s.disabled_reason,
     }
+
+
+def _refuse(field: str, message: str) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
 @router.post("", status_code=201)
@@ -39,11 +47,18 @@ async def create_schedule(
     spec: ScheduleSpec, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Store a schedule and start firing it (queue mode: the next schedule tick sees it)."""
+    minimum = ctx.settings.schedule_min_interval_s
+    if spec.interval_seconds is not None and spec.interval_seconds < minimum:
+        raise _refuse("interval_seconds", f"must be at least {minimum} s (JUDGE_SCHEDULE_MIN_INTERVAL_S)")
+    if spec.rubric is not None:
+        try:
+            ctx.registry.get(spec.rubric)
+        except RubricError as exc:
+            raise _refuse("rubric", str(exc)) from exc
     row = Schedule(**spec.model_dump(), created_at=utcnow())
-    try:
-        trigger_for(row)
-    except ValueError as exc:
-        raise HTTPException(422, [{"loc": ["body", "cron"], "msg": str(exc), "type": "value_error"}]) from exc
+    problem = schedule_problem(row)
+    if problem is not None:
+        raise _refuse("cron" if spec.cron else "interval_seconds", problem)
     async with ctx.sessions() as session, session.begin():
         for index, ref in enumerate(spec.experiments):
             if await repo.get_experiment(session, ref) is None:
@@ -67,7 +82,9 @@ async def list_schedules(session: Session, _: Annotated[Caller, Depends(require(
 
 
 @router.delete("/{schedule_id}", status_code=204)
-async def delete_schedule(schedule_id: int, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]) -> None:
+async def delete_schedule(
+    schedule_id: ScheduleId, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
+) -> None:
     """Stop and delete a schedule (its past re-judge runs stay)."""
     async with ctx.sessions() as session, session.begin():
         row = await session.get(Schedule, schedule_id)
@@ -80,7 +97,7 @@ async def delete_schedule(schedule_id: int, ctx: Context, _: Annotated[Caller, D
 
 @router.post("/{schedule_id}/run")
 async def run_schedule(
-    schedule_id: int, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
+    schedule_id: ScheduleId, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Fire a schedule now; returns the re-judge run ids (poll GET /runs/{id})."""
     async with ctx.sessions() as session:
