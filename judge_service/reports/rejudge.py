@@ -23,7 +23,7 @@ def paired_change(old: np.ndarray, new: np.ndarray, n_resamples: int = 1000, see
     """Mean change (points) of re-judged minus original pair scores, with a paired percentile bootstrap CI.
 
     Paired: pairs are resampled with both their verdicts, so only the within-pair change varies
-    (docs/statistics.md, "Re-judge drift"). CI and SE are None for fewer than 2 pairs.
+    (docs/statistics.md, "Drift alerts"). CI and SE are None for fewer than 2 pairs.
     """
     diffs = np.asarray(new, dtype=float) - np.asarray(old, dtype=float)
     n = int(diffs.size)
