@@ -127,7 +127,9 @@ async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: submit,read,admin.")] = "submit,read",
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: submit,read,admin,label (label: a rater on /label).")
+    ] = "submit,read",
 ) -> None:
     """Create a key; it is printed once, on the last line."""
     from judge_service.store import repo
