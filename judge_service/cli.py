@@ -17,6 +17,7 @@ from rich.table import Table
 
 from judge_service import auth
 from judge_service.config import get_settings
+from judge_service.labeling.cli import app as labeling_app
 from judge_service.ui import make_console
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(model_app, name="judge-model")
 app.add_typer(labels_app, name="labels")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(labeling_app, name="labeling")
 console = make_console()
 
 

@@ -173,6 +173,8 @@ async def test_label_keys_are_blind_and_confined(service: Service) -> None:
 
 async def test_results_agreement_and_win_rate_from_human_labels(service: Service) -> None:
     items = await judged_experiment(service)
+    none = await service.http.get("/labeling/results?experiment=lab-exp", headers=service.auth("read"))
+    assert none.status_code == 200 and none.json() == {"experiment": "lab-exp", "task": None}
     task = await create_task(service)
     await label_all(service, task, items)
     reply = await service.http.get(f"/labeling/tasks/{task['id']}/results", headers=service.auth("read"))

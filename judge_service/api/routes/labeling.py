@@ -198,13 +198,14 @@ async def results(task: str, session: Session, _: Reader) -> dict[str, Any]:
 async def experiment_results(
     session: Session, _: Reader, experiment: Annotated[str, Query(description="Experiment name or id.")]
 ) -> dict[str, Any]:
-    """The results of the experiment's newest labelling task (what the dashboard shows)."""
+    """The results of the experiment's newest labelling task (what the dashboard shows); `task` null if none."""
     exp = await repo.get_experiment(session, experiment)
     if exp is None:
         raise HTTPException(404, f"no experiment {experiment!r}")
     task = await latest_task(session, exp.id)
     if task is None:
-        raise HTTPException(404, f"experiment {exp.name!r} has no labelling task")
+        # Not an error: most experiments have no human labels (the dashboard asks for every one).
+        return {"experiment": exp.name, "task": None}
     return await task_results(session, task, exp)
 
 

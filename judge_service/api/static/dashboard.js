@@ -658,10 +658,10 @@
     try {
       r = await api("/labeling/results", { experiment: exp.name });
     } catch (err) {
-      if (fresh() && !(err instanceof HttpError && err.status === 404)) handleError(err, "Loading human labels failed");
+      if (fresh()) handleError(err, "Loading human labels failed");
       return;
     }
-    if (!fresh()) return;
+    if (!fresh() || !r.task) return;
     const overall = r.judge_vs_human.overall;
     setText("judge-human", `${fmtFrac(overall.agreement)} · κ ${fmtNum(overall.kappa, 3)} (n ${fmtInt(overall.n)})`);
     setText("human-task", r.task);
