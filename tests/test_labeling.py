@@ -324,3 +324,54 @@ async def test_spreadsheet_round_trip_gives_the_page_labels(service: Service) ->
     a = (await service.http.get("/labeling/tasks/by-page/results", headers=admin)).json()
     b = (await service.http.get("/labeling/tasks/by-sheet/results", headers=admin)).json()
     assert a["inter_rater"] == b["inter_rater"] and a["judge_vs_human"] == b["judge_vs_human"]
+
+
+def fleiss_by_hand(items: list[list[str]], categories: tuple[str, ...] = ("base", "tie", "ft")) -> float:
+    """Fleiss' κ from its definition (every item rated by the same n raters)."""
+    n = len(items[0])
+    counts = [[item.count(c) for c in categories] for item in items]
+    p_items = [(sum(x * x for x in row) - n) / (n * (n - 1)) for row in counts]
+    p_bar = sum(p_items) / len(items)
+    shares = [sum(row[j] for row in counts) / (len(items) * n) for j in range(len(categories))]
+    p_e = sum(s * s for s in shares)
+    return (p_bar - p_e) / (1 - p_e)
+
+
+async def test_three_raters_per_pair_use_fleiss_and_rotation_shares_the_load(service: Service) -> None:
+    items = await judged_experiment(service)
+    raters = ("alice", "bob", "carol")
+    body = {"experiment": "lab-exp", "raters": list(raters), "raters_per_pair": 3, "issue_keys": True, "name": "three"}
+    task = (await service.http.post("/labeling/tasks", json=body, headers=service.auth("admin"))).json()
+    by_text = {(it["base_output"], it["ft_output"]): it for it in items}
+    for rater in raters:
+        headers = bearer(task["keys"][rater])
+        for item in (await service.http.get("/labeling/assignments", headers=headers)).json()["items"]:
+            first_is_ft = (item["answer_2"], item["answer_1"]) in by_text
+            pair = by_text[
+                (item["answer_2"], item["answer_1"]) if first_is_ft else (item["answer_1"], item["answer_2"])
+            ]
+            scores, pref = blind(*plan(rater, pair), first_is_ft)
+            reply = await service.http.put(
+                f"/labeling/assignments/{item['token']}", json={"scores": scores, "preference": pref}, headers=headers
+            )
+            assert reply.status_code == 200
+    results = (await service.http.get("/labeling/tasks/three/results", headers=service.auth("read"))).json()
+    overall = results["inter_rater"]["verdicts"]["overall"]
+    assert overall["method"] == "fleiss" and overall["n"] == 10
+    expected = fleiss_by_hand([[plan(r, it)[2] for r in sorted(raters)] for it in items])
+    assert overall["kappa"] == pytest.approx(expected)
+    for d in DIMS:
+        per_dim = [[verdict_of(plan(r, it), d) for r in sorted(raters)] for it in items]
+        assert results["inter_rater"]["verdicts"][d]["kappa"] == pytest.approx(fleiss_by_hand(per_dim))
+
+    # Three raters, two per pair: each pair gets two of them, each rater two thirds of the pairs (rounded).
+    body = {"experiment": "lab-exp", "raters": list(raters), "raters_per_pair": 2, "name": "rotated"}
+    rotated = (await service.http.post("/labeling/tasks", json=body, headers=service.auth("admin"))).json()
+    assert sorted(v["assigned"] for v in rotated["progress"].values()) == [6, 7, 7]
+    too_few = {"experiment": "lab-exp", "raters": ["alice"], "raters_per_pair": 2}
+    assert (await service.http.post("/labeling/tasks", json=too_few, headers=service.auth("admin"))).status_code == 422
+
+
+def verdict_of(p: tuple[dict[str, int], dict[str, int], str], d: str) -> str:
+    base, ft = p[0][d], p[1][d]
+    return "ft" if ft > base else "base" if ft < base else "tie"
