@@ -375,3 +375,31 @@ async def test_three_raters_per_pair_use_fleiss_and_rotation_shares_the_load(ser
 def verdict_of(p: tuple[dict[str, int], dict[str, int], str], d: str) -> str:
     base, ft = p[0][d], p[1][d]
     return "ft" if ft > base else "base" if ft < base else "tie"
+
+
+async def test_stratified_sample_takes_the_pairs_a_biased_judge_was_unsure_of(
+    service: Service, fake_judge: Any
+) -> None:
+    items = label_items(12)
+    headers = service.auth("submit")
+    body = {"experiment": {"name": "lab-exp", "base_model": BASE_MODEL, "ft_model": FT_MODEL}, "rubric": "copywriting"}
+    reply = await service.http.post("/judge/pairwise", json={**body, "items": items[:8]}, headers=headers)
+    assert reply.status_code == 200
+    fake_judge.state.mode = "always_a"  # picks slot A in both orders: every such pair is inconsistent
+    reply = await service.http.post("/judge/pairwise", json={**body, "items": items[8:]}, headers=headers)
+    assert reply.status_code == 200
+    biased = {it["id"] for it in items[8:]}
+    spec = {"experiment": "lab-exp", "raters": ["alice", "bob"], "issue_keys": True, "name": "strat"}
+    spec["sample"] = {"kind": "stratified", "n": 6, "seed": 4, "hard_share": 0.5}
+    task = (await service.http.post("/labeling/tasks", json=spec, headers=service.auth("admin"))).json()
+    assert task["sample"]["hard_available"] == 4 and task["sample"]["hard_taken"] == 3
+    results = (await service.http.get("/labeling/tasks/strat/results", headers=service.auth("read"))).json()
+    chosen = {p["id"] for p in results["pairs"]}
+    assert len(chosen) == 6 and len(chosen & biased) == 3  # 3 of 12 would be 1.5 by chance
+    assert all(p["judge"] == "tie" for p in results["pairs"] if p["id"] in biased)
+    # After labelling, each biased pair the raters did not call a tie is on the disagreement list.
+    await label_all(service, task, items)
+    results = (await service.http.get("/labeling/tasks/strat/results", headers=service.auth("read"))).json()
+    listed = {d["id"] for d in results["disagreements"] if any(r["kind"] == "judge_vs_humans" for r in d["reasons"])}
+    assert listed == {p["id"] for p in results["pairs"] if p["judge"] != p["human"]}
+    assert {p["id"] for p in results["pairs"] if p["id"] in biased and p["human"] != "tie"} <= listed
