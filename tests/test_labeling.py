@@ -66,6 +66,9 @@ def test_sampling_all_random_and_stratified() -> None:
 # ---------- through the API ----------
 
 
+RUNS: dict[str, str] = {}
+
+
 async def judged_experiment(service: Service, name: str = "lab-exp", n: int = 10) -> list[dict[str, Any]]:
     items = label_items(n)
     body = {
@@ -76,6 +79,7 @@ async def judged_experiment(service: Service, name: str = "lab-exp", n: int = 10
     reply = await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))
     assert reply.status_code == 200, reply.text
     assert reply.json()["counts"]["failed"] == 0
+    RUNS[name] = reply.json()["run_id"]
     return items
 
 
@@ -146,6 +150,8 @@ async def test_label_keys_are_blind_and_confined(service: Service) -> None:
         f"/labeling/tasks/{task['id']}/results",
         "/labeling/results?experiment=lab-exp",
         f"/labeling/tasks/{task['id']}/export?rater=alice",
+        f"/runs/{RUNS['lab-exp']}",
+        "/rubrics",
     ):
         assert (await service.http.get(path, headers=alice)).status_code == 403, path
     other = bob_queue["items"][0]["token"]
