@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-SCOPES = ("submit", "read", "admin")
+# `label`: a rater on the /label page; it reads and writes only its own blind assignments.
+SCOPES = ("submit", "read", "admin", "label")
 KEY_PREFIX = "js"
 
 

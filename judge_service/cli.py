@@ -17,6 +17,7 @@ from rich.table import Table
 
 from judge_service import auth
 from judge_service.config import get_settings
+from judge_service.labeling.cli import app as labeling_app
 from judge_service.ui import make_console
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(model_app, name="judge-model")
 app.add_typer(labels_app, name="labels")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(labeling_app, name="labeling")
 console = make_console()
 
 
@@ -139,7 +141,9 @@ async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: submit,read,admin.")] = "submit,read",
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: submit,read,admin,label (label: a rater on /label).")
+    ] = "submit,read",
 ) -> None:
     """Create a key; it is printed once, on the last line."""
     from judge_service.store import repo

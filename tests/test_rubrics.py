@@ -34,7 +34,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_ships_four_rubrics_with_design_dimensions(registry: RubricRegistry) -> None:
-    assert registry.names() == ["copywriting", "customer_service", "general", "sft_regression"]
+    assert registry.names() == ["copywriting", "customer_service", "general", "human_review", "sft_regression"]
     general = registry.get("general").rubric
     assert general.dimension_keys == [
         "helpfulness",

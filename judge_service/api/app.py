@@ -11,7 +11,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from judge_service.api import hardening
-from judge_service.api.routes import dashboard, experiments, health, judge, labels, reports, rubrics, schedules
+from judge_service.api.routes import (
+    dashboard,
+    experiments,
+    health,
+    judge,
+    labeling,
+    labels,
+    reports,
+    rubrics,
+    schedules,
+)
 from judge_service.config import Settings, get_settings
 from judge_service.jobs.submit import SubmitError
 from judge_service.reports import offload
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         judge.router,
         experiments.router,
         labels.router,
+        labeling.router,
         rubrics.router,
         reports.router,
         schedules.router,

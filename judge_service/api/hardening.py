@@ -30,6 +30,9 @@ DASHBOARD_CSP: Final = (
     "frame-ancestors 'none'"
 )
 API_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
+# The labelling page (/label) is a page like the dashboard: its own script, styles and API calls only.
+PAGE_PATHS: Final = ("/dashboard",)
+LABEL_PAGE: Final = "/label"
 DOCS_PATHS: Final = ("/docs", "/redoc")
 
 
@@ -115,7 +118,8 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        csp = None if path.startswith(DOCS_PATHS) else DASHBOARD_CSP if path.startswith("/dashboard") else API_CSP
+        page = path.startswith(PAGE_PATHS) or path == LABEL_PAGE or path.startswith(LABEL_PAGE + "/")
+        csp = None if path.startswith(DOCS_PATHS) else DASHBOARD_CSP if page else API_CSP
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

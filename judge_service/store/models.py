@@ -403,3 +403,46 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelingTask(Base):
+    """A blind labelling task: a sample of an experiment's pairs, each labelled by N raters with a rubric."""
+
+    __tablename__ = "labeling_tasks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    rubric: Mapped[str] = mapped_column(String(120))  # name@vN
+    dimensions: Mapped[list[Any]] = mapped_column(JSON)  # the rubric's dimension keys, in order
+    source: Mapped[str] = mapped_column(String(100), default="human")  # label source the submissions land in
+    raters: Mapped[list[Any]] = mapped_column(JSON)
+    raters_per_pair: Mapped[int] = mapped_column(SmallInteger, default=2)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    sample: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # how the pairs were drawn, recorded
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelingAssignment(Base):
+    """One rater's blind view of one pair: which answer is shown first, and what the rater gave (blind order).
+
+    `token` is the only handle a rater (and a spreadsheet) gets; pair ids and model names stay server-side.
+    """
+
+    __tablename__ = "labeling_assignments"
+    __table_args__ = (
+        UniqueConstraint("task_id", "pair_id", "rater"),
+        Index("ix_labeling_assignments_rater", "rater", "task_id", "position"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("labeling_tasks.id", ondelete="CASCADE"), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    rater: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)  # place in this rater's queue (seeded shuffle)
+    answer_1_is_ft: Mapped[bool] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | draft | done
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"1": {dim: 1-5}, "2": {...}}
+    preference: Mapped[str | None] = mapped_column(String(4), default=None)  # "1" | "2" | "tie"
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    submitted_at: Mapped[datetime | None] = mapped_column(default=None)

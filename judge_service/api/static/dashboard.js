@@ -266,7 +266,7 @@
     show($("tabs"), true);
     activateTab(activeTab());
     for (const id of ["win-rate", "win-ci", "sign-p", "decisive", "models", "n-pairs", "incomplete", "rubric", "judge",
-      "inconsistent", "failed", "position-consistency", "position-a"]) {
+      "inconsistent", "failed", "position-consistency", "position-a", "judge-human"]) {
       setText(id, DASH);
     }
     setText("verdict", "");
@@ -280,6 +280,7 @@
     purge("trend-chart");
     show($("trend"), false);
     show($("agreement"), false);
+    show($("human"), false);
     resetConsistency();
     resetRejudge();
     $("failure-list").replaceChildren();
@@ -315,6 +316,7 @@
     loadSlices();
     loadFailures(exp, fresh);
     loadAgreement(exp, fresh);
+    loadHuman(exp, fresh, report);
     loadTrend(exp, fresh);
     loadConsistency(exp, fresh);
     loadRejudge(exp, fresh);
@@ -675,6 +677,57 @@
         )
       )
     );
+  }
+
+  // ---------- human labels (labelling tasks) ----------
+  async function loadHuman(exp, fresh, judgeReport) {
+    let r;
+    try {
+      r = await api("/labeling/results", { experiment: exp.name });
+    } catch (err) {
+      if (fresh()) handleError(err, "Loading human labels failed");
+      return;
+    }
+    if (!fresh() || !r.task) return;
+    const overall = r.judge_vs_human.overall;
+    setText("judge-human", `${fmtFrac(overall.agreement)} · κ ${fmtNum(overall.kappa, 3)} (n ${fmtInt(overall.n)})`);
+    setText("human-task", r.task);
+    setText("human-progress", `${r.progress.done} / ${r.progress.assignments}`);
+    const human = r.human_win_rate ? r.human_win_rate.overall : null;
+    setText("human-win-rate", human ? fmtPct(human.win_rate) : DASH);
+    setText("human-win-ci", human ? fmtCi(human.ci_low, human.ci_high) : DASH);
+    setText("human-judge-win-rate", fmtPct(judgeReport.overall.win_rate));
+    setText("human-disagreements", fmtInt(r.disagreements.length));
+    const keys = ["overall", ...r.dimensions];
+    fillBody(
+      $("human-agreement-table"),
+      keys.map((key) => {
+        const ir = r.inter_rater.verdicts[key] || {};
+        const jh = r.judge_vs_human[key] || {};
+        const method = ir.method === "cohen" ? "Cohen" : ir.method === "fleiss" ? "Fleiss" : DASH;
+        return el(
+          "tr",
+          { "data-key": key },
+          cell(key === "overall" ? "overall preference" : key),
+          cell(method),
+          cell(fmtInt(ir.n), "num"),
+          cell(fmtFrac(ir.agreement), "num ir-agreement"),
+          cell(fmtNum(ir.kappa, 3), "num ir-kappa"),
+          cell(fmtInt(jh.n), "num"),
+          cell(fmtFrac(jh.agreement), "num jh-agreement"),
+          cell(fmtNum(jh.kappa, 3), "num jh-kappa")
+        );
+      })
+    );
+    const why = (reason) =>
+      reason.kind === "judge_vs_humans"
+        ? `judge says ${reason.judge}, raters ${reason.humans}`
+        : `${reason.dimension} (${reason.answer}): ${Object.entries(reason.scores).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+    fillBody(
+      $("human-disagreement-table"),
+      r.disagreements.map((d) => el("tr", {}, cell(d.id), cell(d.human || DASH), cell(d.reasons.map(why).join("; "))))
+    );
+    show($("human"), true);
   }
 
   // ---------- consistency ----------
