@@ -32,8 +32,8 @@ BUGS: dict[str, tuple[str, str, str, str]] = {
     ),
     "lengths_swapped": (
         "judge_service/store/results.py",
-        "        base_len=len(pair.base_output),\n        ft_len=len(pair.ft_output),\n        judged_at=max(",
-        "        base_len=len(pair.ft_output),\n        ft_len=len(pair.base_output),\n        judged_at=max(",
+        "        base_len=len(pair.base_output),\n        ft_len=len(pair.ft_output),\n        repeat_verdicts=",
+        "        base_len=len(pair.ft_output),\n        ft_len=len(pair.base_output),\n        repeat_verdicts=",
         "report_numbers",
     ),
     "label_orientation_flipped": (
