@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +45,7 @@ class ReportLimits:
 
 LIMITS = ReportLimits()
 WORKER_NICE = 10
+PARENT_CHECK_S = 2.0
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -60,16 +62,25 @@ def _executor() -> ProcessPoolExecutor:
         if _pool is None:
             # spawn: forking a process that runs an event loop and threads is unsafe.
             _pool = ProcessPoolExecutor(
-                LIMITS.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+                LIMITS.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
             )
         return _pool
 
 
-def _lower_priority() -> None:
+def _init_worker() -> None:
     # The API's event loop must win the CPU over report statistics: on a small machine an un-niced
     # worker at 100% delayed every other request.
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A pool worker idles on its call queue and outlives a parent killed with SIGKILL (an OOM kill, a
+    # crashed API): it would hold its memory forever as an orphan. Re-parented means the API is gone.
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _discard(pool: ProcessPoolExecutor, terminate: bool) -> None:
