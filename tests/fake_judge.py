@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -73,7 +73,8 @@ class FakeJudgeState:
     policy: Policy | None = None
 
 
-def _answer_block(text: str, slot: str) -> str:
+def answer_block(text: str, slot: str) -> str:
+    """The text of answer slot A or B in a rendered judge prompt."""
     # Defended templates put a nonce in the tags (`<<<ANSWER_A 3f9a1c2e>>>`); legacy ones do not.
     match = re.search(rf"<<<ANSWER_{slot}( \w+|)>>>(.*?)<<<END_ANSWER_{slot}\1>>>", text, re.S)
     return match.group(2) if match else ""
@@ -83,7 +84,7 @@ def verdict_for(body: dict[str, Any], mode: str, winner: str | None = None) -> s
     """A schema-valid verdict: the slot holding MARKER wins (or always A when biased, or `winner` when given)."""
     schema = body["response_format"]["json_schema"]["schema"]
     user = body["messages"][-1]["content"]
-    a_good, b_good = MARKER in _answer_block(user, "A"), MARKER in _answer_block(user, "B")
+    a_good, b_good = MARKER in answer_block(user, "A"), MARKER in answer_block(user, "B")
     if winner is None:
         winner = "A" if mode == "always_a" or (a_good and not b_good) else "B" if b_good and not a_good else "tie"
     out: dict[str, Any] = {}
@@ -102,7 +103,7 @@ def verdict_for(body: dict[str, Any], mode: str, winner: str | None = None) -> s
 def fast_verdict_for(body: dict[str, Any], mode: str) -> tuple[str, dict[str, Any] | None]:
     """Fast mode: the GOOD slot gets 0.7, the other 0.1, tie 0.2 (position-biased: A gets 0.7)."""
     user = body["messages"][-1]["content"]
-    a_good, b_good = MARKER in _answer_block(user, "A"), MARKER in _answer_block(user, "B")
+    a_good, b_good = MARKER in answer_block(user, "A"), MARKER in answer_block(user, "B")
     winner = "A" if mode == "always_a" or (a_good and not b_good) else "B" if b_good and not a_good else "tie"
     probs = {"A": 0.1, "B": 0.1, "tie": 0.2}
     probs[winner] = 0.7 if winner != "tie" else 0.8
@@ -128,7 +129,7 @@ def policy_reply(state: FakeJudgeState, body: dict[str, Any]) -> tuple[str, dict
     assert state.policy is not None
     user = body["messages"][-1]["content"]
     fast = "structured_outputs" in body
-    call = JudgeCall(_answer_block(user, "A"), _answer_block(user, "B"), int(body.get("seed") or 0), fast, user)
+    call = JudgeCall(answer_block(user, "A"), answer_block(user, "B"), int(body.get("seed") or 0), fast, user)
     decision = state.policy(call)
     if decision.fail:
         return None
@@ -231,13 +232,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class FakeJudgeServer:
-    """Runs the fake in a uvicorn thread on 127.0.0.1."""
+class ThreadedServer:
+    """An ASGI app served by uvicorn in a thread on 127.0.0.1 (the test judges' shared plumbing)."""
 
-    def __init__(self) -> None:
-        self.state = FakeJudgeState()
+    name = "test server"
+
+    def __init__(self, app: Any) -> None:
         self.port = free_port()
-        config = uvicorn.Config(build_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -246,13 +248,13 @@ class FakeJudgeServer:
         """OpenAI-compatible base URL."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> FakeJudgeServer:
+    def start(self) -> Self:
         """Start and wait until it listens."""
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
             if time.monotonic() > deadline:
-                raise TimeoutError("fake judge did not start")
+                raise TimeoutError(f"{self.name} did not start")
             time.sleep(0.05)
         return self
 
@@ -260,6 +262,16 @@ class FakeJudgeServer:
         """Stop the server thread."""
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class FakeJudgeServer(ThreadedServer):
+    """Runs the fake in a uvicorn thread on 127.0.0.1."""
+
+    name = "fake judge"
+
+    def __init__(self) -> None:
+        self.state = FakeJudgeState()
+        super().__init__(build_app(self.state))
 
     def reset(self) -> None:
         """Back to a well-behaved judge."""

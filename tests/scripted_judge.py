@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 
-from tests.fake_judge import free_port
+from tests.fake_judge import ThreadedServer, answer_block
 
 MARK = re.compile(r"\[\[pair=(\S+) side=(base|ft)\]\]")
 
@@ -60,50 +59,22 @@ class Call:
 Policy = Callable[[str, str, int], Verdict]
 
 
-def _block(text: str, slot: str) -> str:
-    # Defended templates put a nonce in the tags (`<<<ANSWER_A 3f9a1c2e>>>`); legacy ones do not.
-    match = re.search(rf"<<<ANSWER_{slot}( \w+|)>>>(.*?)<<<END_ANSWER_{slot}\1>>>", text, re.S)
-    return match.group(2) if match else ""
-
-
-class ScriptedJudge:
+class ScriptedJudge(ThreadedServer):
     """Runs the scripted judge in a uvicorn thread; `policy` may be swapped between submissions."""
 
     model = "scripted-judge"
+    name = "scripted judge"
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.calls: list[Call] = []
         self._counts: dict[tuple[str, str], int] = defaultdict(int)
         self._lock = threading.Lock()
-        self.port = free_port()
-        config = uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """OpenAI-compatible base URL."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> ScriptedJudge:
-        """Start and wait until it listens."""
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("scripted judge did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        """Stop the server thread."""
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(self._app())
 
     def _decide(self, body: dict[str, Any]) -> Call:
         user = body["messages"][-1]["content"]
-        a, b = MARK.search(_block(user, "A")), MARK.search(_block(user, "B"))
+        a, b = MARK.search(answer_block(user, "A")), MARK.search(answer_block(user, "B"))
         assert a and b and a.group(1) == b.group(1), "every answer needs its [[pair=... side=...]] marker"
         pair, ft_slot = a.group(1), "A" if a.group(2) == "ft" else "B"
         with self._lock:
