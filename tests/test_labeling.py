@@ -304,11 +304,13 @@ async def test_spreadsheet_round_trip_gives_the_page_labels(service: Service) ->
         assert forbidden not in sheet_text
 
     # Wrong cells are reported by row and column and nothing is imported.
-    broken = fill_sheet(exported["alice"], items, "alice", {(3, 7): 6, (5, 15): "maybe", (6, 9): None})
+    # The comment column has the page's limit (5,000 characters).
+    wrong = {(3, 7): 6, (5, 15): "maybe", (6, 9): None, (7, 16): "x" * 5001}
+    broken = fill_sheet(exported["alice"], items, "alice", wrong)
     reply = await service.http.post("/labeling/tasks/by-sheet/import", content=broken, headers=admin)
     assert reply.status_code == 422, reply.text
     problems = {(p["row"], p["column"]) for p in reply.json()["detail"]["problems"]}
-    assert problems == {(3, "G"), (5, "O"), (6, "I")}
+    assert problems == {(3, "G"), (5, "O"), (6, "I"), (7, "P")}
     assert await labels_of(service, "human-sheet") == []
 
     for rater in RATERS:

@@ -11,7 +11,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from judge_service.labeling.blind import MAX_SCORE, MIN_SCORE, PREFERENCES, SLOTS
+from judge_service.labeling.blind import MAX_COMMENT_CHARS, MAX_SCORE, MIN_SCORE, PREFERENCES, SLOTS
 
 SHEET = "labels"
 META_SHEET = "about"
@@ -129,14 +129,6 @@ def _preference(value: Any) -> str | None:
     return text if text in PREFERENCES else None
 
 
-def sheet_meta(data: bytes) -> dict[str, str]:
-    """The `about` sheet's task, rater and dimensions (empty if missing)."""
-    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    if META_SHEET not in wb.sheetnames:
-        return {}
-    return {str(r[0]): str(r[1]) for r in wb[META_SHEET].iter_rows(values_only=True) if r and r[0] and r[1]}
-
-
 def read_xlsx(data: bytes, dims: Sequence[Dimension]) -> tuple[list[SheetEntry], list[SheetProblem]]:
     """Filled rows and every wrong cell; rows with no score, preference or comment are skipped (not labelled)."""
     try:
@@ -187,7 +179,11 @@ def read_xlsx(data: bytes, dims: Sequence[Dimension]) -> tuple[list[SheetEntry],
                     row, get_column_letter(pref_col + 1), expected[pref_col], f"must be 1, 2 or tie, got {shown}"
                 )
             )
-        comment = values[pref_col + 1]
-        if preference is not None:
-            entries.append(SheetEntry(row, token, scores, preference, str(comment) if comment else None))
+        comment = str(values[pref_col + 1]) if values[pref_col + 1] else None
+        if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+            col = pref_col + 1
+            message = f"comment is {len(comment)} characters; the limit is {MAX_COMMENT_CHARS}"
+            problems.append(SheetProblem(row, get_column_letter(col + 1), expected[col], message))
+        elif preference is not None:
+            entries.append(SheetEntry(row, token, scores, preference, comment))
     return ([], problems) if problems else (entries, problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -347,7 +348,8 @@ async def export_sheet(session: AsyncSession, task: LabelingTask, rater: str, ru
 async def import_sheet(session: AsyncSession, task: LabelingTask, data: bytes, rubric: RubricVersion) -> dict[str, Any]:
     """Apply a filled sheet in the caller's transaction: every wrong cell is reported and nothing is saved."""
     dims = [Dimension(d.key, d.title) for d in rubric.rubric.dimensions]
-    entries, problems = read_xlsx(data, dims)
+    # Parsing a workbook is CPU work of up to JUDGE_MAX_REQUEST_BYTES: off the event loop.
+    entries, problems = await asyncio.to_thread(read_xlsx, data, dims)
     by_token: dict[str, LabelingAssignment] = {}
     if entries:
         tokens = [e.token for e in entries]

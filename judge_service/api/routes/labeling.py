@@ -18,6 +18,7 @@ from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.api.routes.dashboard import STATIC_DIR, _templates
 from judge_service.contract.validation import ExperimentRef, Identifier, Int32, QueryValue, RubricRef, Text
 from judge_service.labeling import tasks
+from judge_service.labeling.blind import MAX_COMMENT_CHARS
 from judge_service.labeling.results import latest_task, task_results
 from judge_service.rubrics.registry import RubricError, RubricVersion
 from judge_service.service import Service
@@ -103,7 +104,7 @@ class Submission(BaseModel):
 
     scores: dict[str, dict[str, int | None]] = Field(default_factory=dict, description='{"1": {dim: 1-5}, "2": {...}}')
     preference: Literal["1", "2", "tie"] | None = None
-    comment: Text | None = Field(default=None, max_length=5000)
+    comment: Text | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
 class SaveReply(BaseModel):
