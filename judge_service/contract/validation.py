@@ -191,15 +191,6 @@ def _shown(value: str) -> str:
     return repr(escaped[:40] + ("..." if len(escaped) > 40 else ""))
 
 
-def bounded_str(max_length: int, *, min_length: int = 1, pattern: str | None = None) -> Any:
-    """An identifier type: 1..max_length characters, storable, optionally matching `pattern`."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=min_length, max_length=max_length, pattern=pattern),
-        AfterValidator(check_identifier),
-    ]
-
-
 # -- reusable annotated types ------------------------------------------------------------------
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=NAME_LEN), AfterValidator(check_identifier)]

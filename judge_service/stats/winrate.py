@@ -5,12 +5,12 @@ Every quantity is defined in docs/statistics.md ("Headline win rate", "Decisive 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from judge_service.stats.pairs import DEFAULT_TIE_MARGIN
 
@@ -69,10 +69,9 @@ def wilson_interval(mean: float, n: int, z: float = Z95) -> tuple[float, float]:
     if n <= 0:
         raise ValueError("the Wilson interval needs at least one observation")
     p = min(max(mean, 0.0), 1.0)
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    alpha = 2 * float(stats.norm.sf(z))
+    low, high = proportion_confint(p * n, n, alpha=alpha, method="wilson")
+    return max(0.0, float(low)), min(1.0, float(high))
 
 
 def bootstrap_mean_ci(
