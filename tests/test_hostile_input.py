@@ -771,6 +771,8 @@ async def test_security_headers(service: Service) -> None:
     assert page.headers["referrer-policy"] == "no-referrer"
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    # Every HTML page gets the page policy (the labelling page once got the API's and could run no script).
+    assert (await service.http.get("/label")).headers["content-security-policy"] == csp
     api = await service.http.get("/experiments", headers=service.auth("read"))
     assert api.headers["content-security-policy"].startswith("default-src 'none'")
     assert api.headers["x-content-type-options"] == "nosniff"

@@ -4,8 +4,9 @@
   fail with UnicodeEncodeError (a 500). Every error body here passes through `json_safe` first:
   strings are escaped where they cannot be UTF-8 encoded and long echoes are cut.
 * Security headers on every response: `X-Content-Type-Options: nosniff`, `Referrer-Policy:
-  no-referrer`, and a Content-Security-Policy (the dashboard's allows its own scripts and Plotly's
-  inline styles; API answers allow nothing; the interactive docs keep none, they load Swagger UI).
+  no-referrer`, and a Content-Security-Policy chosen by content type: HTML pages (the dashboard,
+  /label) may run their own scripts and Plotly's inline styles, everything else nothing; the
+  interactive docs keep none, they load Swagger UI.
 * Bodies larger than `JUDGE_MAX_REQUEST_BYTES` (by Content-Length) are answered 413 before they are read.
 """
 
@@ -24,15 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("judge_service")
 
 MAX_ECHO_CHARS: Final = 200
-DASHBOARD_CSP: Final = (
+PAGE_CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 API_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
-# The labelling page (/label) is a page like the dashboard: its own script, styles and API calls only.
-PAGE_PATHS: Final = ("/dashboard",)
-LABEL_PAGE: Final = "/label"
 DOCS_PATHS: Final = ("/docs", "/redoc")
 
 
@@ -118,8 +116,8 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        page = path.startswith(PAGE_PATHS) or path == LABEL_PAGE or path.startswith(LABEL_PAGE + "/")
-        csp = None if path.startswith(DOCS_PATHS) else DASHBOARD_CSP if page else API_CSP
+        # Swagger/ReDoc load their scripts from a CDN: they keep FastAPI's defaults.
+        csp = not path.startswith(DOCS_PATHS)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -136,14 +134,17 @@ class EdgeMiddleware:
         await self.app(scope, receive, self._with_headers(send, csp))
 
     @staticmethod
-    def _with_headers(send: Send, csp: str | None) -> Send:
+    def _with_headers(send: Send, csp: bool) -> Send:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
                 if csp:
-                    extra.append((b"content-security-policy", csp.encode()))
+                    # By what the response is, not where it lives: every HTML page (dashboard, /label, any
+                    # page added later) may run its own scripts; everything else may run nothing.
+                    html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                    extra.append((b"content-security-policy", (PAGE_CSP if html else API_CSP).encode()))
                 headers.extend((k, v) for k, v in extra if k not in present)
                 message = {**message, "headers": headers}
             await send(message)
