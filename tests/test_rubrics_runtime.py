@@ -144,6 +144,9 @@ async def test_name_without_version_picks_up_a_newer_added_version(service: Serv
         (rubric_text().replace("name: team_support", "name: Team-Support"), ["name"]),
         (rubric_text().replace("description: A team", "colour: red\ndescription: A team"), ["colour"]),
         ("name: [unclosed", []),
+        ("[" * 20_000, []),  # deeper than the YAML parser can recurse
+        (rubric_text().replace("description: A team", "description: &d A team") + "extra: *d\n", []),  # aliases
+        ("- just\n- a list\n", []),
     ],
 )
 async def test_invalid_rubric_is_a_422_naming_the_field(service: Service, text: str, loc: list[object]) -> None:

@@ -100,15 +100,27 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: a few bytes of `*name` references could stand for a huge rubric."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a rubric", mark)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
 def parse_rubric(text: str) -> Rubric:
     """Validate the text of a rubric file (YAML, the format of `rubrics/<name>/v<N>.yaml`).
 
-    Raises `RubricInvalidError` naming the field inside the rubric that is wrong.
+    Raises `RubricInvalidError` naming the field inside the rubric that is wrong. Aliases are refused.
     """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         raise RubricInvalidError(f"not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise RubricInvalidError("not valid YAML: nested too deeply") from exc
     if not isinstance(data, dict):
         raise RubricInvalidError("must be a YAML mapping with the fields of a rubric file")
     try:
