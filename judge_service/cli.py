@@ -387,9 +387,10 @@ def schedules_create(
     from judge_service.api.routes.schedules import schedule_view
     from judge_service.contract.schedules import ScheduleSpec
     from judge_service.jobs.scheduler import schedule_problem
-    from judge_service.rubrics.registry import RubricError, RubricRegistry
+    from judge_service.rubrics.registry import RubricError
     from judge_service.store import repo
     from judge_service.store.models import Schedule
+    from judge_service.store.rubric_store import resolve_in_session
 
     settings = get_settings()
 
@@ -405,17 +406,20 @@ def schedules_create(
         )
         if spec.interval_seconds is not None and spec.interval_seconds < settings.schedule_min_interval_s:
             raise ValueError(f"--interval-seconds must be at least {settings.schedule_min_interval_s}")
-        if spec.rubric is not None:
-            RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir).get(spec.rubric)
         row = Schedule(**spec.model_dump())
         problem = schedule_problem(row)
         if problem:
             raise ValueError(problem)
-    except (ValidationError, ValueError, RubricError) as exc:
+    except (ValidationError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
 
     async def store(session: AsyncSession) -> dict[str, Any]:
+        if spec.rubric is not None:
+            try:  # a built-in rubric or one added at run time
+                await resolve_in_session(session, settings.rubrics_dir, settings.prompts_dir, spec.rubric)
+            except RubricError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--rubric") from exc
         for ref in spec.experiments:
             if await repo.get_experiment(session, ref) is None:
                 raise typer.BadParameter(f"no experiment {ref!r}", param_hint="--experiment")
@@ -555,10 +559,9 @@ def rubrics_preview(
 
     from judge_service.contract.judging import PairItem
     from judge_service.rubrics.defences import NONCE_BYTES, ControlTokens
-    from judge_service.rubrics.registry import RubricError, RubricRegistry
+    from judge_service.rubrics.registry import RubricError, RubricVersion
     from judge_service.rubrics.render import ORDERS, Mode, is_defended, render_defended
-    from judge_service.store import db
-    from judge_service.store.rubric_store import StoredRubrics
+    from judge_service.store.rubric_store import resolve_in_session
 
     _checked(ref, "REF", 120)
     if mode not in ("reasoned", "fast"):
@@ -572,18 +575,11 @@ def rubrics_preview(
         raise typer.BadParameter(str(exc), param_hint="--pair") from exc
     settings = get_settings()
 
-    async def resolve() -> Any:
-        registry = RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir)
-        await db.upgrade_async(settings.database_url)
-        engine = db.create_engine(settings.database_url)
-        try:
-            registry.source = StoredRubrics(db.session_factory(engine))
-            return await registry.resolve(ref)
-        finally:
-            await engine.dispose()
+    async def resolve(session: AsyncSession) -> RubricVersion:
+        return await resolve_in_session(session, settings.rubrics_dir, settings.prompts_dir, ref)
 
     try:
-        version = asyncio.run(resolve())
+        version = asyncio.run(_with_session(resolve))
     except RubricError as exc:
         print(str(exc), file=sys.stderr)
         raise typer.Exit(2) from exc

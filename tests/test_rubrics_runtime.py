@@ -256,3 +256,15 @@ def test_cli_add_then_preview(cli: CliRunner, tmp_path: Path) -> None:
     assert unseeded.exit_code == 0 and "nonce is drawn afresh" in unseeded.stdout
     unknown = cli.invoke(app, ["rubrics", "preview", "nope", "--pair", str(pair)])
     assert unknown.exit_code == 2
+
+    # Other commands that take a rubric see the added one too (the experiment check comes after it).
+    schedule = ["schedules", "create", "--name", "s", "--experiment", "exp-x", "--interval-seconds", "3600"]
+    added_ok = cli.invoke(app, [*schedule, "--rubric", "team_support@v1"])
+    assert added_ok.exit_code == 2 and "no experiment 'exp-x'" in added_ok.output
+    missing = cli.invoke(app, [*schedule, "--rubric", "team_support@v7"])
+    assert missing.exit_code == 2 and "unknown rubric version" in missing.output
+    labeling = ["labeling", "create", "--experiment", "exp-x", "--raters", "a,b"]
+    task_missing = cli.invoke(app, [*labeling, "--rubric", "team_support@v7"])
+    assert task_missing.exit_code == 2 and "unknown rubric version" in task_missing.output
+    task_added = cli.invoke(app, [*labeling, "--rubric", "team_support@v1"])
+    assert task_added.exit_code == 2 and "no experiment 'exp-x'" in task_added.output

@@ -7,10 +7,14 @@ Versions are immutable, so a version once read is cached by its content hash and
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.rubrics.registry import RubricConflictError, RubricRegistry, RubricVersion, text_diff
 from judge_service.store import repo
@@ -22,9 +26,14 @@ ADDED = "added"
 class StoredRubrics:
     """Reads the versions added at run time; the registry asks it on an unknown or unpinned reference."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]) -> None:
         self._sessions = sessions
         self._by_hash: dict[str, RubricVersion] = {}
+
+    @classmethod
+    def over(cls, session: AsyncSession) -> StoredRubrics:
+        """A source reading through one open session (the CLI's, inside its transaction)."""
+        return cls(lambda: contextlib.nullcontext(session))
 
     async def stored(self, name: str | None = None) -> list[RubricVersion]:
         """Every added version (of one rubric when `name` is given)."""
@@ -39,6 +48,13 @@ class StoredRubrics:
                 for row in full.scalars():
                     self._by_hash[row.content_hash] = added_version(row)
         return [self._by_hash[digest] for _, digest in rows]
+
+
+async def resolve_in_session(session: AsyncSession, rubrics_dir: Path, prompts_dir: Path, ref: str) -> RubricVersion:
+    """Resolve `ref` among the built-in files and the added versions, reading through `session` (CLI use)."""
+    registry = RubricRegistry.load(rubrics_dir, prompts_dir)
+    registry.source = StoredRubrics.over(session)
+    return await registry.resolve(ref)
 
 
 def added_version(row: RubricVersionRow) -> RubricVersion:
