@@ -31,12 +31,14 @@ keys_app = typer.Typer(help="API keys (stored hashed, with scopes).", no_args_is
 model_app = typer.Typer(help="The embedded default judge (vLLM CPU build, SmolLM2-135M).", no_args_is_help=True)
 labels_app = typer.Typer(help="Import human labels or another judge's verdicts.", no_args_is_help=True)
 schedules_app = typer.Typer(help="Scheduled re-judging of stored pairs.", no_args_is_help=True)
+rubrics_app = typer.Typer(help="Rubrics: add versions at run time, preview judge prompts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(model_app, name="judge-model")
 app.add_typer(labels_app, name="labels")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(labeling_app, name="labeling")
+app.add_typer(rubrics_app, name="rubrics")
 console = make_console()
 
 
@@ -385,9 +387,10 @@ def schedules_create(
     from judge_service.api.routes.schedules import schedule_view
     from judge_service.contract.schedules import ScheduleSpec
     from judge_service.jobs.scheduler import schedule_problem
-    from judge_service.rubrics.registry import RubricError, RubricRegistry
+    from judge_service.rubrics.registry import RubricError
     from judge_service.store import repo
     from judge_service.store.models import Schedule
+    from judge_service.store.rubric_store import resolve_in_session
 
     settings = get_settings()
 
@@ -403,17 +406,20 @@ def schedules_create(
         )
         if spec.interval_seconds is not None and spec.interval_seconds < settings.schedule_min_interval_s:
             raise ValueError(f"--interval-seconds must be at least {settings.schedule_min_interval_s}")
-        if spec.rubric is not None:
-            RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir).get(spec.rubric)
         row = Schedule(**spec.model_dump())
         problem = schedule_problem(row)
         if problem:
             raise ValueError(problem)
-    except (ValidationError, ValueError, RubricError) as exc:
+    except (ValidationError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
 
     async def store(session: AsyncSession) -> dict[str, Any]:
+        if spec.rubric is not None:
+            try:  # a built-in rubric or one added at run time
+                await resolve_in_session(session, settings.rubrics_dir, settings.prompts_dir, spec.rubric)
+            except RubricError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--rubric") from exc
         for ref in spec.experiments:
             if await repo.get_experiment(session, ref) is None:
                 raise typer.BadParameter(f"no experiment {ref!r}", param_hint="--experiment")
@@ -489,6 +495,122 @@ def schedules_run(schedule_id: Annotated[int, typer.Argument(help="Schedule id."
 
     run_ids = asyncio.run(fire())
     console.print(f"re-judge runs done: {', '.join(run_ids) or 'none'} (see `judge-service report --consistency`)")
+
+
+@rubrics_app.command("add")
+def rubrics_add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Rubric file (YAML, as in rubrics/).")],
+) -> None:
+    """Add a new, immutable rubric version to the database: every API process and worker uses it at once.
+
+    The same text again changes nothing; other text under an existing name@vN is refused with the diff.
+    """
+    from judge_service.contract.validation import MAX_RUBRIC_CHARS, check_not_blank, check_text
+    from judge_service.rubrics.registry import RubricConflictError, RubricInvalidError, RubricRegistry
+    from judge_service.store.rubric_store import add_rubric
+
+    settings = get_settings()
+    text = file.read_text(encoding="utf-8")
+    try:
+        if len(text) > MAX_RUBRIC_CHARS:
+            raise ValueError(f"longer than {MAX_RUBRIC_CHARS} characters")
+        check_not_blank(check_text(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from exc
+    registry = RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir)
+
+    async def store(session: AsyncSession) -> dict[str, Any]:
+        added = await add_rubric(session, registry, text, added_by="cli")
+        version = added.version
+        return {
+            "ref": version.ref,
+            "content_hash": version.content_hash,
+            "origin": version.origin,
+            "created": added.created,
+        }
+
+    try:
+        result = asyncio.run(_with_session(store))
+    except RubricInvalidError as exc:
+        print(f"{file}: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+    except RubricConflictError as exc:
+        print(f"{file}: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    console.print_json(data=result)
+
+
+@rubrics_app.command("preview")
+def rubrics_preview(
+    ref: Annotated[str, typer.Argument(help="Rubric reference: name (newest) or name@vN.")],
+    pair: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="JSON object: prompt, base_output, ft_output, reference."),
+    ],
+    mode: Annotated[str, typer.Option(help="reasoned or fast.")] = "reasoned",
+    seed: Annotated[
+        int | None, typer.Option(help="Derive the delimiter nonces from this seed (reproducible output).")
+    ] = None,
+) -> None:
+    """Print the exact messages the judge receives for one pair, in both answer orders."""
+    import random
+
+    from pydantic import ValidationError
+
+    from judge_service.contract.judging import PairItem
+    from judge_service.rubrics.defences import NONCE_BYTES, ControlTokens
+    from judge_service.rubrics.registry import RubricError, RubricVersion
+    from judge_service.rubrics.render import ORDERS, Mode, is_defended, render_defended
+    from judge_service.store.rubric_store import resolve_in_session
+
+    _checked(ref, "REF", 120)
+    if mode not in ("reasoned", "fast"):
+        raise typer.BadParameter("must be reasoned or fast", param_hint="--mode")
+    try:
+        data = json.loads(pair.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("must be a JSON object")
+        item = PairItem.model_validate({"id": "preview", **data})
+    except (ValueError, ValidationError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--pair") from exc
+    settings = get_settings()
+
+    async def resolve(session: AsyncSession) -> RubricVersion:
+        return await resolve_in_session(session, settings.rubrics_dir, settings.prompts_dir, ref)
+
+    try:
+        version = asyncio.run(_with_session(resolve))
+    except RubricError as exc:
+        print(str(exc), file=sys.stderr)
+        raise typer.Exit(2) from exc
+    rng = random.Random(seed)
+    chosen_mode: Mode = "fast" if mode == "fast" else "reasoned"
+    out = typer.echo
+    out(f"# rubric {version.ref} ({version.origin}), content hash {version.content_hash}")
+    out(f"# template {version.template.ref}, mode {chosen_mode}")
+    if is_defended(version.template):
+        if seed is None:
+            out("# the delimiter nonce is drawn afresh for every rendering: pass --seed for reproducible output")
+        tokens = ControlTokens.builtin().describe()
+        out(f"# control-token list: {tokens} (a served judge uses its tokenizer's list)")
+    for order in ORDERS:
+        nonce = f"{rng.getrandbits(8 * NONCE_BYTES):0{2 * NONCE_BYTES}x}" if seed is not None else None
+        rendering = render_defended(
+            version,
+            order,
+            prompt=item.prompt,
+            base_output=item.base_output,
+            ft_output=item.ft_output,
+            reference=item.reference,
+            mode=chosen_mode,
+            nonce=nonce,
+        )
+        out(f"\n===== order {order} (answer A = {'base' if order == 'base_first' else 'ft'}) =====")
+        if rendering.defences is not None:
+            out(f"# defences: {json.dumps(rendering.defences, ensure_ascii=False)}")
+        for message in rendering.messages:
+            out(f"----- {message['role']} -----")
+            out(message["content"])
 
 
 @app.command()

@@ -24,6 +24,7 @@ from judge_service.jobs.queue import QueueExecutor
 from judge_service.jobs.scheduler import RejudgeScheduler
 from judge_service.rubrics.registry import RubricRegistry
 from judge_service.store import db, repo
+from judge_service.store.rubric_store import StoredRubrics
 
 log = logging.getLogger("judge_service")
 Role = Literal["api", "worker", "cli"]
@@ -70,6 +71,9 @@ async def build_service(settings: Settings, role: Role, *, migrate: bool = True)
     engine = db.create_engine(settings.database_url)
     sessions = db.session_factory(engine)
     registry = RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir)
+    # Versions added at run time live in SQL; every process reads them on demand (no restart needed).
+    registry.source = StoredRubrics(sessions)
+    await registry.refresh()
     async with sessions() as session:
         for problem in registry.check_recorded(await repo.recorded_rubric_hashes(session)):
             log.error(problem)

@@ -129,7 +129,9 @@ def test_alpaca_defaults_nan_missing_preference_and_empty() -> None:
     [
         ({"preference": 2.5}, "preference"),
         ({"preference": 0.5}, "preference"),
-        ({"preference": 0}, "preference"),
+        ({"preference": -1}, "preference"),
+        ({"preference": 0.99}, "preference"),
+        ({"preference": 3}, "preference"),
         ({"preference": "2"}, "preference"),
         ({"preference": True}, "preference"),
         ({"instruction": None}, "instruction"),

@@ -35,6 +35,8 @@ MAX_TAG_VALUE_CHARS: Final = 1_000
 MAX_QUERY_CHARS: Final = 1_000
 MIN_DATETIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_DATETIME: Final = datetime(9999, 12, 30, tzinfo=UTC)
+# Rubric files added at run time (`POST /rubrics`): the built-in ones are about 4,000 characters.
+MAX_RUBRIC_CHARS: Final = 65_536
 # Intervals of schedules: the upper bound fits an int32 column and APScheduler's date arithmetic.
 MAX_INTERVAL_S: Final = 366 * 86_400
 
@@ -209,6 +211,12 @@ QueryValue = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS), After
 Text = Annotated[str, AfterValidator(check_text)]
 NonBlankText = Annotated[
     str, StringConstraints(min_length=1), AfterValidator(check_text), AfterValidator(check_not_blank)
+]
+RubricText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_RUBRIC_CHARS),
+    AfterValidator(check_text),
+    AfterValidator(check_not_blank),
 ]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=NAME_LEN), AfterValidator(check_identifier)]
 TagValue = (

@@ -135,7 +135,7 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                 )
             return Submitted(existing.id, _is_sync(ctx, request), replayed=True)
     try:
-        version = ctx.registry.get(request.rubric)
+        version = await ctx.registry.resolve(request.rubric)
     except UnknownRubricError as exc:
         raise SubmitError(422, ["body", "rubric"], str(exc)) from exc
     except RubricChangedError as exc:

@@ -43,11 +43,17 @@ def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _rubric(ref: str) -> RubricVersion:
-    from judge_service.rubrics.registry import RubricRegistry
+async def _rubric(session: AsyncSession, ref: str) -> RubricVersion:
+    """A built-in rubric version or one added at run time (`judge-service rubrics add`)."""
+    from judge_service.labeling.tasks import LabelingError
+    from judge_service.rubrics.registry import RubricError
+    from judge_service.store.rubric_store import resolve_in_session
 
     settings = get_settings()
-    return RubricRegistry.load(settings.rubrics_dir, settings.prompts_dir).get(ref)
+    try:
+        return await resolve_in_session(session, settings.rubrics_dir, settings.prompts_dir, ref)
+    except RubricError as exc:
+        raise LabelingError(422, str(exc)) from exc
 
 
 @app.command("create")
@@ -70,12 +76,11 @@ def create(
 
     if sample not in ("all", "random", "stratified"):
         raise typer.BadParameter("must be all, random or stratified", param_hint="--sample")
-    version = _rubric(rubric)
     names = [r.strip() for r in raters.split(",") if r.strip()]
     spec = TaskSpec(experiment, names, per_pair, rubric, sample, n, seed, hard_share, name, source, issue_keys)  # type: ignore[arg-type]
 
     async def run(session: AsyncSession) -> dict[str, Any]:
-        task = await create_task(session, spec, version)
+        task = await create_task(session, spec, await _rubric(session, rubric))
         exp = await session.get(Experiment, task.experiment_id)
         assert exp is not None
         return task_summary(task, exp, await progress(session, task.id))
@@ -99,7 +104,7 @@ def export(
         found = await get_task(session, task)
         if found is None:
             raise LabelingError(404, f"no labelling task {task!r}")
-        return await export_sheet(session, found, rater, _rubric(found.rubric))
+        return await export_sheet(session, found, rater, await _rubric(session, found.rubric))
 
     out.write_bytes(_run(run))
     console.print(f"wrote {out}")
@@ -117,7 +122,7 @@ def import_(
         found = await get_task(session, task)
         if found is None:
             raise LabelingError(404, f"no labelling task {task!r}")
-        version = _rubric(found.rubric)
+        version = await _rubric(session, found.rubric)
         out = []
         for file in files:
             try:

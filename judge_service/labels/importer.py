@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.contract.validation import name_problem
 from judge_service.engine.keys import pair_content_hash, texts_hash
-from judge_service.labels.parse import LabelRecord, ParseResult
+from judge_service.labels.parse import NULL_PREFERENCE, LabelRecord, ParseResult
 from judge_service.store import repo
 from judge_service.store.models import Experiment, Label, Pair, utcnow
 from judge_service.store.results import SetKey, refresh_label_pair, result_set_id
@@ -41,6 +41,8 @@ class ImportSummary:
     already_present: int = 0
     pairs_created: int = 0
     pairs_labelled: int = 0
+    draws: int = 0  # records that are draws (AlpacaEval preference 0 or 1.5), counted as half a win
+    nulls_dropped: int = 0  # entries skipped because their preference was null (listed in `dropped`)
     dropped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -189,6 +191,8 @@ async def import_labels(
                 raise LabelImportError(["line", record.line], f"line {record.line}: {name} is longer than {limit}")
     summary = ImportSummary(experiment.name, source, records=len(parsed.records))
     summary.dropped = [{"line": line, "reason": reason} for line, reason in parsed.dropped]
+    summary.nulls_dropped = sum(reason == NULL_PREFERENCE for _, reason in parsed.dropped)
+    summary.draws = parsed.draws
     pair_ids, summary.pairs_created = await _resolve_pairs(session, experiment, parsed.records)
     occurrences: Counter[tuple[str, int, str]] = Counter()
     rows = []

@@ -5,7 +5,10 @@ Formats:
 * ``jsonl``: one JSON object per line with ``pair_id``/``id``, ``annotator``/``judge``, ``verdict``
   (``base``, ``ft`` or ``tie``), optional per-dimension ``dimensions`` and optional texts.
 * ``alpaca_eval``: AlpacaEval annotations (a JSON array, or JSONL of the same objects); output_1 is
-  Base and output_2 is FT, so ``s_ft = preference - 1``.
+  Base and output_2 is FT, so ``s_ft = preference - 1``. Every convention AlpacaEval uses is read:
+  1 / 2 (output_1 / output_2 preferred), soft preferences anywhere in [1, 2] (AlpacaEval 2's
+  weighted annotators), 1.5 or 0 (AlpacaEval 1's ``alpaca_eval_gpt4`` files) for a draw, which
+  counts as half a win; null (or NaN) preferences are dropped and counted.
 
 Pure functions: nothing is read but the text given. Values get the same rules as `POST /judge/pairwise`
 (`contract/validation.py`): no NUL or lone surrogates, names within their column lengths, texts within
@@ -36,6 +39,9 @@ VERDICT_SCORES: dict[str, float] = {"base": 0.0, "tie": 0.5, "ft": 1.0}
 DEFAULT_ANNOTATOR = "default"
 ALPACA_EVAL_ANNOTATOR = "alpaca_eval"
 NULL_PREFERENCE = "preference is null"
+# AlpacaEval 1 annotators write 0 for a draw; AlpacaEval 2 writes 1.5. Both are half a win.
+ALPACA_DRAW_ZERO = 0.0
+ALPACA_DRAW = 1.5
 JSON_FIELD = "<json>"  # the field named when a line is not valid JSON or not an object
 TEXT_FIELDS = ("prompt", "base_output", "ft_output")
 JSONL_FIELDS = frozenset({"pair_id", "id", "annotator", "judge", "verdict", "dimensions", *TEXT_FIELDS})
@@ -90,6 +96,7 @@ class ParseResult:
 
     records: list[LabelRecord]
     dropped: list[tuple[int, str]]
+    draws: int = 0  # AlpacaEval records that are draws (preference 0 or 1.5)
 
 
 class LabelFormatError(ValueError):
@@ -267,21 +274,34 @@ def _alpaca_items(text: str) -> Iterator[tuple[int, object]]:
 
 
 def _preference(obj: dict[str, Any], line: int) -> float | None:
-    """The preference in [1, 2], or None when null/missing (NaN counts as null, as in pandas)."""
+    """The preference in [1, 2] (0, AlpacaEval 1's draw, read as 1.5), or None when null/missing.
+
+    NaN counts as null, as in pandas.
+    """
     value = obj.get("preference")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise LabelFormatError(line, "preference", f"must be a number in [1, 2], got {_kind(value)}")
+        raise LabelFormatError(line, "preference", f"must be a number in [1, 2] or 0, got {_kind(value)}")
+    if value == ALPACA_DRAW_ZERO:
+        return ALPACA_DRAW
     if not 1.0 <= value <= 2.0:
-        raise LabelFormatError(line, "preference", f"must be in [1, 2] (1 = output_1, 2 = output_2), got {value!r}")
+        raise LabelFormatError(
+            line,
+            "preference",
+            f"must be in [1, 2] (1 = output_1, 2 = output_2, 1.5 a draw) or 0 (a draw), got {value!r}",
+        )
     return float(value)
 
 
 def parse_alpaca_eval(text: str, max_text_chars: int | None = None) -> ParseResult:
-    """Parse AlpacaEval annotations (Base = output_1, FT = output_2); null preferences are dropped."""
+    """Parse AlpacaEval annotations (Base = output_1, FT = output_2); null preferences are dropped.
+
+    0 and 1.5 are draws (`s_ft` 0.5), counted in `draws`.
+    """
     records: list[LabelRecord] = []
     dropped: list[tuple[int, str]] = []
+    draws = 0
     for line, value in _alpaca_items(text.removeprefix("\ufeff")):
         obj = _object(line, value)
         _known_fields(obj, line, ALPACA_EVAL_FIELDS)
@@ -291,6 +311,7 @@ def parse_alpaca_eval(text: str, max_text_chars: int | None = None) -> ParseResu
         if preference is None:
             dropped.append((line, NULL_PREFERENCE))
             continue
+        draws += preference == ALPACA_DRAW
         records.append(
             LabelRecord(
                 line=line,
@@ -305,7 +326,7 @@ def parse_alpaca_eval(text: str, max_text_chars: int | None = None) -> ParseResu
                 generator_ft=_string(obj, line, "generator_2"),
             )
         )
-    return ParseResult(records, dropped)
+    return ParseResult(records, dropped, draws)
 
 
 def parse(text: str, fmt: LabelFormat, max_text_chars: int | None = None) -> ParseResult:

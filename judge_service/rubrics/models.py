@@ -49,12 +49,13 @@ class Rubric(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    version: int = Field(ge=1)
+    # Bounds of the `rubric_versions` columns (name String(100), version Integer).
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)
+    version: int = Field(ge=1, le=2**31 - 1)
     description: str
     prompt: str = Field(pattern=r"^[a-z][a-z0-9_]*@v[0-9]+$")
     decision: Decision = Decision()
-    dimensions: tuple[Dimension, ...] = Field(min_length=1)
+    dimensions: tuple[Dimension, ...] = Field(min_length=1, max_length=32)
 
     @model_validator(mode="after")
     def _check(self) -> Rubric:

@@ -97,10 +97,14 @@ class Pair(Base):
 
 
 class RubricVersionRow(Base):
-    """Full text of every rubric version ever used, with its content hash."""
+    """Full text of every rubric version ever used or added at run time, with its content hash.
+
+    `origin`: `file` for a built-in file recorded when first used, `added` for a version added through
+    `POST /rubrics` or `judge-service rubrics add` (those are part of the registry of every process).
+    """
 
     __tablename__ = "rubric_versions"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (UniqueConstraint("name", "version"), Index("ix_rubric_versions_origin_name", "origin", "name"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
     version: Mapped[int] = mapped_column(Integer)
@@ -110,6 +114,8 @@ class RubricVersionRow(Base):
     template_system: Mapped[str] = mapped_column(Text)
     template_user: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    origin: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
+    added_by: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class JudgeFingerprint(Base):

@@ -124,9 +124,9 @@ def _error(exc: tasks.LabelingError) -> HTTPException:
     return HTTPException(exc.status, detail)
 
 
-def _rubric(ctx: Service, ref: str) -> RubricVersion:
+async def _rubric(ctx: Service, ref: str) -> RubricVersion:
     try:
-        return ctx.registry.get(ref)
+        return await ctx.registry.resolve(ref)
     except RubricError as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -143,7 +143,7 @@ async def _task_or_404(session: Session, ref: str) -> tuple[LabelingTask, Experi
 @router.post("/labeling/tasks", status_code=201)
 async def create_task(body: TaskCreate, ctx: Context, _: Admin) -> dict[str, Any]:
     """Create a task: sample the pairs, assign raters (rotating), fix each rater's blind order from the seed."""
-    rubric = _rubric(ctx, body.rubric)
+    rubric = await _rubric(ctx, body.rubric)
     spec = tasks.TaskSpec(
         experiment=body.experiment,
         raters=body.raters,
@@ -220,7 +220,7 @@ async def export(
     """One rater's blind XLSX (their order, validated 1-5 score cells, hidden ref column)."""
     found, _experiment = await _task_or_404(session, task)
     try:
-        data = await tasks.export_sheet(session, found, rater, _rubric(ctx, found.rubric))
+        data = await tasks.export_sheet(session, found, rater, await _rubric(ctx, found.rubric))
     except tasks.LabelingError as exc:
         raise _error(exc) from exc
     filename = f"{found.name}-{rater}.xlsx".replace('"', "")
@@ -234,7 +234,7 @@ async def import_sheet(task: Identifier, request: Request, ctx: Context, _: Admi
     async with ctx.sessions() as session, session.begin():
         found, _experiment = await _task_or_404(session, task)
         try:
-            return await tasks.import_sheet(session, found, data, _rubric(ctx, found.rubric))
+            return await tasks.import_sheet(session, found, data, await _rubric(ctx, found.rubric))
         except tasks.LabelingError as exc:
             raise _error(exc) from exc
 
@@ -249,7 +249,7 @@ async def my_assignments(session: Session, ctx: Context, caller: Rater) -> Rater
         if assignment.task_id not in task_rows:
             task = await session.get(LabelingTask, assignment.task_id)
             assert task is not None
-            rubric = _rubric(ctx, task.rubric).rubric
+            rubric = (await _rubric(ctx, task.rubric)).rubric
             dims = [
                 Dimension(key=d.key, title=d.title, description=d.description, anchors=d.anchors)
                 for d in rubric.dimensions

@@ -52,7 +52,7 @@ async def create_schedule(
         raise _refuse("interval_seconds", f"must be at least {minimum} s (JUDGE_SCHEDULE_MIN_INTERVAL_S)")
     if spec.rubric is not None:
         try:
-            ctx.registry.get(spec.rubric)
+            await ctx.registry.resolve(spec.rubric)
         except RubricError as exc:
             raise _refuse("rubric", str(exc)) from exc
     row = Schedule(**spec.model_dump(), created_at=utcnow())
