@@ -67,43 +67,43 @@ class TaskCreate(BaseModel):
 class Dimension(BaseModel):
     """A dimension as raters see it."""
 
-    key: str
-    title: str
-    description: str
-    anchors: dict[int, str]
+    key: str = Field(description="Dimension key.")
+    title: str = Field(description="Dimension title.")
+    description: str = Field(description="What the dimension asks.")
+    anchors: dict[int, str] = Field(description="What each score (1-5) means.")
 
 
 class RaterItem(BaseModel):
     """One blind assignment: nothing here names a model, a pair id, a verdict or another rater."""
 
-    token: str
-    task: int
-    position: int
-    status: str
-    prompt: str
-    expected: str | None
-    answer_1: str
-    answer_2: str
-    scores: dict[str, dict[str, int]]
-    preference: str | None
-    comment: str | None
+    token: str = Field(description="The assignment's token (to save it).")
+    task: int = Field(description="Task id.")
+    position: int = Field(description="Position in the rater's queue.")
+    status: str = Field(description="pending, draft or done.")
+    prompt: str = Field(description="The prompt.")
+    expected: str | None = Field(description="Expected answer, if any.")
+    answer_1: str = Field(description="The answer shown first.")
+    answer_2: str = Field(description="The answer shown second.")
+    scores: dict[str, dict[str, int]] = Field(description='Saved scores: {"1": {dimension: 1-5}, "2": {...}}.')
+    preference: str | None = Field(description="Saved preference: 1, 2 or tie.")
+    comment: str | None = Field(description="Saved comment.")
 
 
 class RaterTask(BaseModel):
     """The rubric a task scores with (by task id; the task's name is not shown: it may name models)."""
 
-    id: int
-    dimensions: list[Dimension]
+    id: int = Field(description="Task id.")
+    dimensions: list[Dimension] = Field(description="Dimensions to score.")
 
 
 class RaterQueue(BaseModel):
     """A rater's queue."""
 
-    rater: str
-    tasks: list[RaterTask]
-    items: list[RaterItem]
-    done: int
-    total: int
+    rater: str = Field(description="The rater (the key's name).")
+    tasks: list[RaterTask] = Field(description="Tasks the rater has assignments in.")
+    items: list[RaterItem] = Field(description="The rater's assignments, in queue order.")
+    done: int = Field(description="Assignments done.")
+    total: int = Field(description="Assignments in all.")
 
 
 class Submission(BaseModel):
@@ -117,11 +117,11 @@ class Submission(BaseModel):
 class SaveReply(BaseModel):
     """Result of a save."""
 
-    token: str
-    status: str
-    changed: bool
-    done: int
-    total: int
+    token: str = Field(description="The assignment's token.")
+    status: str = Field(description="Its status after the save.")
+    changed: bool = Field(description="True when the save changed something.")
+    done: int = Field(description="The rater's assignments done.")
+    total: int = Field(description="The rater's assignments in all.")
 
 
 def _error(exc: tasks.LabelingError) -> HTTPException:
@@ -220,7 +220,11 @@ async def experiment_results(
     return await task_results(session, task, exp)
 
 
-@router.get("/labeling/tasks/{task}/export", response_class=Response)
+@router.get(
+    "/labeling/tasks/{task}/export",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "The rater's blind XLSX sheet."}},
+)
 async def export(
     task: Identifier, session: Session, ctx: Context, _: Admin, rater: Annotated[QueryValue, Query(min_length=1)]
 ) -> Response:
