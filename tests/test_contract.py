@@ -355,6 +355,8 @@ async def test_every_resource_matches_its_model(raw: tuple[Service, FastAPI], fa
     fake_judge.state.model = "fake-judge"
     assert (await check("/healthz"))["status"] == "ok"
 
+    unknown = await svc.http.post("/labeling/tasks", json={**TASK, "rubric": "nope"}, headers=svc.auth("admin"))
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "rubric"]
     nothing = await check("/labeling/results", params={"experiment": "lab-exp"})
     assert nothing == {"experiment": "lab-exp", "task": None}
     task = await check("/labeling/tasks", method="POST", status=201, json=TASK, scope="admin")

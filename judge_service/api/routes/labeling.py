@@ -150,7 +150,10 @@ async def _task_or_404(session: Session, ref: str) -> tuple[LabelingTask, Experi
 @router.post("/labeling/tasks", status_code=201, response_model=CreatedLabelingTask)
 async def create_task(body: TaskCreate, ctx: Context, _: Admin) -> dict[str, Any]:
     """Create a task: sample the pairs, assign raters (rotating), fix each rater's blind order from the seed."""
-    rubric = _rubric(ctx, body.rubric)
+    try:
+        rubric = ctx.registry.get(body.rubric)
+    except RubricError as exc:  # the validation error shape the OpenAPI document declares for 422, naming the field
+        raise HTTPException(422, [{"loc": ["body", "rubric"], "msg": str(exc), "type": "value_error"}]) from exc
     spec = tasks.TaskSpec(
         experiment=body.experiment,
         raters=body.raters,
