@@ -80,64 +80,74 @@ class PairwiseRequest(BaseModel):
 class Verdict(BaseModel):
     """One judgment of a pair, in FT's view."""
 
-    order: Literal["base_first", "ft_first"]
-    repeat: int
-    seed: int
-    status: Literal["pending", "done", "failed"]
-    winner: Literal["base", "ft", "tie"] | None = None
-    winner_slot: Literal["A", "B", "tie"] | None = None
-    s_ft: float | None = None
-    scores: dict[str, dict[str, int]] = Field(default_factory=dict)
-    rationale: str | None = None
-    tags_base: list[str] = Field(default_factory=list)
-    tags_ft: list[str] = Field(default_factory=list)
-    failure_reason: str | None = None
-    raw_reply: str | None = None
+    order: Literal["base_first", "ft_first"] = Field(description="Answer order shown to the judge.")
+    repeat: int = Field(description="Repeat index within the order.")
+    seed: int = Field(description="Sampling seed of the judgment.")
+    status: Literal["pending", "done", "failed"] = Field(description="pending, done or failed.")
+    winner: Literal["base", "ft", "tie"] | None = Field(
+        default=None, description="Winner by model (base, ft or tie); null unless done."
+    )
+    winner_slot: Literal["A", "B", "tie"] | None = Field(
+        default=None, description="Winner by position (A, B or tie); null unless done."
+    )
+    s_ft: float | None = Field(default=None, description="FT's score of this judgment in [0, 1]; null unless done.")
+    scores: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Scores per dimension: {dimension: {base, ft}}."
+    )
+    rationale: str | None = Field(default=None, description="The judge's rationale.")
+    tags_base: list[str] = Field(default_factory=list, description="Failure tags of the Base answer.")
+    tags_ft: list[str] = Field(default_factory=list, description="Failure tags of the FT answer.")
+    failure_reason: str | None = Field(default=None, description="Why the judgment failed; null unless failed.")
+    raw_reply: str | None = Field(default=None, description="The judge's raw reply (failed judgments only).")
 
 
 class ItemResult(BaseModel):
     """Per-item answer: outcome for FT, pair score, consistency, verdicts and failures."""
 
-    id: str
-    outcome: Literal["win", "tie", "loss"] | None
-    score: float | None
-    inconsistent: bool
-    dimensions: dict[str, dict[str, float]]
-    rationales: list[str]
-    failure_tags: dict[str, list[str]]
-    verdicts: list[Verdict]
-    failed: list[Verdict]
+    id: str = Field(description="The pair's id.")
+    outcome: Literal["win", "tie", "loss"] | None = Field(
+        description="FT's outcome by the tie margin; null while an order lacks a valid judgment."
+    )
+    score: float | None = Field(description="Pair score in [0, 1] (1 = FT better); null while incomplete.")
+    inconsistent: bool = Field(description="True when the two orders disagree.")
+    dimensions: dict[str, dict[str, float]] = Field(description="Mean scores per dimension: {dimension: {base, ft}}.")
+    rationales: list[str] = Field(description="The judge's rationales.")
+    failure_tags: dict[str, list[str]] = Field(description="Failure tags per side: {base: [...], ft: [...]}.")
+    verdicts: list[Verdict] = Field(description="Valid judgments.")
+    failed: list[Verdict] = Field(description="Failed judgments.")
 
 
 class RunCounts(BaseModel):
     """Judgments of a run by status."""
 
-    done: int
-    failed: int
-    pending: int
+    done: int = Field(description="Judgments done.")
+    failed: int = Field(description="Judgments failed.")
+    pending: int = Field(description="Judgments not finished yet.")
 
 
 class RunResult(BaseModel):
     """Status and (when done) the per-item results of a run."""
 
-    run_id: str
-    status: str
-    experiment: str
-    rubric: str
-    judge: dict[str, Any]
-    counts: RunCounts
-    error: str | None = None
-    created_at: str | None = None
-    finished_at: str | None = None
-    items: list[ItemResult] | None = None
-    items_total: int = 0
-    offset: int = 0
+    run_id: str = Field(description="Run id.")
+    status: str = Field(description="queued, running, done or failed.")
+    experiment: str = Field(description="Experiment name.")
+    rubric: str = Field(description="Rubric version as name@vN.")
+    judge: dict[str, Any] = Field(description="The judge's identity (model, revision, fingerprint, ...).")
+    counts: RunCounts = Field(description="Judgments by status.")
+    error: str | None = Field(default=None, description="Why the run failed; null otherwise.")
+    created_at: str | None = Field(default=None, description="When the run was created (UTC, ISO 8601).")
+    finished_at: str | None = Field(default=None, description="When it finished (UTC, ISO 8601); null while running.")
+    items: list[ItemResult] | None = Field(
+        default=None, description="Per-item results once done (a page: offset, limit); null before."
+    )
+    items_total: int = Field(default=0, description="Items in the run.")
+    offset: int = Field(default=0, description="Index of the first item returned.")
 
 
 class AcceptedRun(BaseModel):
     """202 answer for asynchronous submissions."""
 
-    run_id: str
-    status: str
-    status_url: str
-    items: int
+    run_id: str = Field(description="Run id.")
+    status: str = Field(description="accepted.")
+    status_url: str = Field(description="Where to poll the run.")
+    items: int = Field(description="Items submitted.")

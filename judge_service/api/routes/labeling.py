@@ -16,6 +16,13 @@ from sqlalchemy import select
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.api.routes.dashboard import STATIC_DIR, _templates
+from judge_service.contract.resources import (
+    CreatedLabelingTask,
+    LabelingResults,
+    LabelingTaskSummary,
+    NoLabelingTask,
+    SheetImportSummary,
+)
 from judge_service.contract.validation import ExperimentRef, Identifier, Int32, QueryValue, RubricRef, Text
 from judge_service.labeling import tasks
 from judge_service.labeling.blind import MAX_COMMENT_CHARS
@@ -60,43 +67,43 @@ class TaskCreate(BaseModel):
 class Dimension(BaseModel):
     """A dimension as raters see it."""
 
-    key: str
-    title: str
-    description: str
-    anchors: dict[int, str]
+    key: str = Field(description="Dimension key.")
+    title: str = Field(description="Dimension title.")
+    description: str = Field(description="What the dimension asks.")
+    anchors: dict[int, str] = Field(description="What each score (1-5) means.")
 
 
 class RaterItem(BaseModel):
     """One blind assignment: nothing here names a model, a pair id, a verdict or another rater."""
 
-    token: str
-    task: int
-    position: int
-    status: str
-    prompt: str
-    expected: str | None
-    answer_1: str
-    answer_2: str
-    scores: dict[str, dict[str, int]]
-    preference: str | None
-    comment: str | None
+    token: str = Field(description="The assignment's token (to save it).")
+    task: int = Field(description="Task id.")
+    position: int = Field(description="Position in the rater's queue.")
+    status: str = Field(description="pending, draft or done.")
+    prompt: str = Field(description="The prompt.")
+    expected: str | None = Field(description="Expected answer, if any.")
+    answer_1: str = Field(description="The answer shown first.")
+    answer_2: str = Field(description="The answer shown second.")
+    scores: dict[str, dict[str, int]] = Field(description='Saved scores: {"1": {dimension: 1-5}, "2": {...}}.')
+    preference: str | None = Field(description="Saved preference: 1, 2 or tie.")
+    comment: str | None = Field(description="Saved comment.")
 
 
 class RaterTask(BaseModel):
     """The rubric a task scores with (by task id; the task's name is not shown: it may name models)."""
 
-    id: int
-    dimensions: list[Dimension]
+    id: int = Field(description="Task id.")
+    dimensions: list[Dimension] = Field(description="Dimensions to score.")
 
 
 class RaterQueue(BaseModel):
     """A rater's queue."""
 
-    rater: str
-    tasks: list[RaterTask]
-    items: list[RaterItem]
-    done: int
-    total: int
+    rater: str = Field(description="The rater (the key's name).")
+    tasks: list[RaterTask] = Field(description="Tasks the rater has assignments in.")
+    items: list[RaterItem] = Field(description="The rater's assignments, in queue order.")
+    done: int = Field(description="Assignments done.")
+    total: int = Field(description="Assignments in all.")
 
 
 class Submission(BaseModel):
@@ -110,11 +117,11 @@ class Submission(BaseModel):
 class SaveReply(BaseModel):
     """Result of a save."""
 
-    token: str
-    status: str
-    changed: bool
-    done: int
-    total: int
+    token: str = Field(description="The assignment's token.")
+    status: str = Field(description="Its status after the save.")
+    changed: bool = Field(description="True when the save changed something.")
+    done: int = Field(description="The rater's assignments done.")
+    total: int = Field(description="The rater's assignments in all.")
 
 
 def _error(exc: tasks.LabelingError) -> HTTPException:
@@ -127,8 +134,8 @@ def _error(exc: tasks.LabelingError) -> HTTPException:
 async def _rubric(ctx: Service, ref: str) -> RubricVersion:
     try:
         return await ctx.registry.resolve(ref)
-    except RubricError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    except RubricError as exc:  # the validation error shape the OpenAPI document declares for 422, naming the field
+        raise HTTPException(422, [{"loc": ["body", "rubric"], "msg": str(exc), "type": "value_error"}]) from exc
 
 
 async def _task_or_404(session: Session, ref: str) -> tuple[LabelingTask, Experiment]:
@@ -140,7 +147,7 @@ async def _task_or_404(session: Session, ref: str) -> tuple[LabelingTask, Experi
     return task, experiment
 
 
-@router.post("/labeling/tasks", status_code=201)
+@router.post("/labeling/tasks", status_code=201, response_model=CreatedLabelingTask)
 async def create_task(body: TaskCreate, ctx: Context, _: Admin) -> dict[str, Any]:
     """Create a task: sample the pairs, assign raters (rotating), fix each rater's blind order from the seed."""
     rubric = await _rubric(ctx, body.rubric)
@@ -169,7 +176,7 @@ async def create_task(body: TaskCreate, ctx: Context, _: Admin) -> dict[str, Any
     return out
 
 
-@router.get("/labeling/tasks")
+@router.get("/labeling/tasks", response_model=list[LabelingTaskSummary])
 async def list_tasks(
     session: Session, _: Reader, experiment: Annotated[ExperimentRef | None, Query()] = None
 ) -> list[dict[str, Any]]:
@@ -184,21 +191,21 @@ async def list_tasks(
     return [tasks.task_summary(t, e, await tasks.progress(session, t.id)) for t, e in rows]
 
 
-@router.get("/labeling/tasks/{task}")
+@router.get("/labeling/tasks/{task}", response_model=LabelingTaskSummary)
 async def get_task(task: Identifier, session: Session, _: Reader) -> dict[str, Any]:
     """One task with its progress per rater."""
     found, experiment = await _task_or_404(session, task)
     return tasks.task_summary(found, experiment, await tasks.progress(session, found.id))
 
 
-@router.get("/labeling/tasks/{task}/results")
+@router.get("/labeling/tasks/{task}/results", response_model=LabelingResults)
 async def results(task: Identifier, session: Session, _: Reader) -> dict[str, Any]:
     """Averaged human scores per pair, human win rate, inter-rater and judge–human κ, disagreements."""
     found, experiment = await _task_or_404(session, task)
     return await task_results(session, found, experiment)
 
 
-@router.get("/labeling/results")
+@router.get("/labeling/results", response_model=LabelingResults | NoLabelingTask)
 async def experiment_results(
     session: Session, _: Reader, experiment: Annotated[ExperimentRef, Query(description="Experiment name or id.")]
 ) -> dict[str, Any]:
@@ -213,7 +220,11 @@ async def experiment_results(
     return await task_results(session, task, exp)
 
 
-@router.get("/labeling/tasks/{task}/export", response_class=Response)
+@router.get(
+    "/labeling/tasks/{task}/export",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "The rater's blind XLSX sheet."}},
+)
 async def export(
     task: Identifier, session: Session, ctx: Context, _: Admin, rater: Annotated[QueryValue, Query(min_length=1)]
 ) -> Response:
@@ -227,7 +238,7 @@ async def export(
     return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.post("/labeling/tasks/{task}/import")
+@router.post("/labeling/tasks/{task}/import", response_model=SheetImportSummary)
 async def import_sheet(task: Identifier, request: Request, ctx: Context, _: Admin) -> dict[str, Any]:
     """Import a filled XLSX (request body): every wrong cell by row and column, all or nothing, idempotent."""
     data = await request.body()
