@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.contract.experiments import ExperimentCreate, ExperimentExport, ExperimentView
+from judge_service.contract.resources import ExperimentSummary, PairDetail
 from judge_service.contract.validation import INT64_MAX, ExperimentRef, Identifier, QueryValue, RubricRef
 from judge_service.jobs.results import verdict_of
 from judge_service.reports.pairs_export import export_page
@@ -22,7 +23,7 @@ from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, P
 router = APIRouter(tags=["experiments"])
 
 
-@router.get("/experiments")
+@router.get("/experiments", response_model=list[ExperimentSummary])
 async def list_experiments(session: Session, _: Annotated[Caller, Depends(require("read"))]) -> list[dict[str, Any]]:
     """All experiments with their pair and judgment counts."""
     pair_counts = dict(
@@ -55,7 +56,7 @@ async def list_experiments(session: Session, _: Annotated[Caller, Depends(requir
 
 # `:path` so names and ids containing '/' can be fetched; the experiment part ends at the last
 # "/pairs/" of the path (docs/api-limits.md).
-@router.get("/experiments/{experiment:path}/pairs/{pair_id:path}")
+@router.get("/experiments/{experiment:path}/pairs/{pair_id:path}", response_model=PairDetail)
 async def get_pair(
     experiment: Annotated[ExperimentRef, Path(description="Experiment name or id (may contain '/').")],
     pair_id: Annotated[Identifier, Path(description="The pair's id in its experiment (may contain '/').")],

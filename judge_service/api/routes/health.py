@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from judge_service import auth
 from judge_service.api.deps import Context, MaybeCaller
+from judge_service.contract.resources import HealthReport
 from judge_service.engine.client import JudgeUnavailableError
 from judge_service.store.models import Schedule
 
@@ -34,7 +35,7 @@ async def metrics(ctx: Context, caller: MaybeCaller) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthReport, responses={503: {"model": HealthReport}})
 async def healthz(ctx: Context, caller: MaybeCaller) -> JSONResponse:
     """200 when the database and at least one judge replica are fine, 503 with the reasons otherwise.
 

@@ -16,6 +16,13 @@ from sqlalchemy import select
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.api.routes.dashboard import STATIC_DIR, _templates
+from judge_service.contract.resources import (
+    CreatedLabelingTask,
+    LabelingResults,
+    LabelingTaskSummary,
+    NoLabelingTask,
+    SheetImportSummary,
+)
 from judge_service.contract.validation import ExperimentRef, Identifier, Int32, QueryValue, RubricRef, Text
 from judge_service.labeling import tasks
 from judge_service.labeling.blind import MAX_COMMENT_CHARS
@@ -140,7 +147,7 @@ async def _task_or_404(session: Session, ref: str) -> tuple[LabelingTask, Experi
     return task, experiment
 
 
-@router.post("/labeling/tasks", status_code=201)
+@router.post("/labeling/tasks", status_code=201, response_model=CreatedLabelingTask)
 async def create_task(body: TaskCreate, ctx: Context, _: Admin) -> dict[str, Any]:
     """Create a task: sample the pairs, assign raters (rotating), fix each rater's blind order from the seed."""
     rubric = _rubric(ctx, body.rubric)
@@ -169,7 +176,7 @@ async def create_task(body: TaskCreate, ctx: Context, _: Admin) -> dict[str, Any
     return out
 
 
-@router.get("/labeling/tasks")
+@router.get("/labeling/tasks", response_model=list[LabelingTaskSummary])
 async def list_tasks(
     session: Session, _: Reader, experiment: Annotated[ExperimentRef | None, Query()] = None
 ) -> list[dict[str, Any]]:
@@ -184,21 +191,21 @@ async def list_tasks(
     return [tasks.task_summary(t, e, await tasks.progress(session, t.id)) for t, e in rows]
 
 
-@router.get("/labeling/tasks/{task}")
+@router.get("/labeling/tasks/{task}", response_model=LabelingTaskSummary)
 async def get_task(task: Identifier, session: Session, _: Reader) -> dict[str, Any]:
     """One task with its progress per rater."""
     found, experiment = await _task_or_404(session, task)
     return tasks.task_summary(found, experiment, await tasks.progress(session, found.id))
 
 
-@router.get("/labeling/tasks/{task}/results")
+@router.get("/labeling/tasks/{task}/results", response_model=LabelingResults)
 async def results(task: Identifier, session: Session, _: Reader) -> dict[str, Any]:
     """Averaged human scores per pair, human win rate, inter-rater and judge–human κ, disagreements."""
     found, experiment = await _task_or_404(session, task)
     return await task_results(session, found, experiment)
 
 
-@router.get("/labeling/results")
+@router.get("/labeling/results", response_model=LabelingResults | NoLabelingTask)
 async def experiment_results(
     session: Session, _: Reader, experiment: Annotated[ExperimentRef, Query(description="Experiment name or id.")]
 ) -> dict[str, Any]:
@@ -227,7 +234,7 @@ async def export(
     return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.post("/labeling/tasks/{task}/import")
+@router.post("/labeling/tasks/{task}/import", response_model=SheetImportSummary)
 async def import_sheet(task: Identifier, request: Request, ctx: Context, _: Admin) -> dict[str, Any]:
     """Import a filled XLSX (request body): every wrong cell by row and column, all or nothing, idempotent."""
     data = await request.body()

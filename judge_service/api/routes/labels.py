@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from judge_service.api.deps import Caller, Context, require
+from judge_service.contract.resources import LabelImportSummary
 from judge_service.contract.validation import ExperimentRef, SourceName
 from judge_service.labels.importer import LabelImportError, experiment_for_import, import_labels
 from judge_service.labels.parse import LabelFormatError, parse
@@ -27,7 +28,7 @@ class LabelUpload(BaseModel):
 
 
 # `:path`: experiment names may contain '/' (docs/api-limits.md).
-@router.post("/experiments/{experiment:path}/labels")
+@router.post("/experiments/{experiment:path}/labels", response_model=LabelImportSummary)
 async def upload_labels(
     experiment: Annotated[ExperimentRef, Path(description="Experiment name or id (may contain '/').")],
     body: LabelUpload,

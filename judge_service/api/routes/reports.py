@@ -7,6 +7,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from judge_service.api.deps import Caller, Context, Session, require
+from judge_service.contract.reports import (
+    AgreementReport,
+    BradleyTerryReport,
+    CheckpointsReport,
+    ConsistencyReport,
+    FailuresReport,
+    RejudgeReport,
+    WinRateReport,
+)
 from judge_service.contract.validation import ExperimentRef, QueryValue, RubricRef, UtcDatetime
 from judge_service.reports import compare, failures
 from judge_service.reports.consistency import consistency_report
@@ -73,7 +82,7 @@ async def experiment_or_404(session: Session, ref: ExperimentRef) -> Experiment:
     return found
 
 
-@router.get("/win-rate")
+@router.get("/win-rate", response_model=WinRateReport)
 async def win_rate(
     session: Session,
     ctx: Context,
@@ -112,7 +121,7 @@ async def win_rate(
     )
 
 
-@router.get("/failures")
+@router.get("/failures", response_model=FailuresReport, response_model_exclude_unset=True)
 async def failure_cases(
     session: Session,
     ctx: Context,
@@ -135,7 +144,7 @@ async def failure_cases(
     )
 
 
-@router.get("/checkpoints")
+@router.get("/checkpoints", response_model=CheckpointsReport)
 async def checkpoints(
     session: Session,
     ctx: Context,
@@ -155,7 +164,7 @@ async def checkpoints(
     )
 
 
-@router.get("/bradley-terry")
+@router.get("/bradley-terry", response_model=BradleyTerryReport)
 async def bradley_terry(
     session: Session,
     _: Reader,
@@ -168,7 +177,7 @@ async def bradley_terry(
     return await compare.bradley_terry_report(session, experiments, series, rubric=rubric, mode=mode)
 
 
-@router.get("/agreement")
+@router.get("/agreement", response_model=AgreementReport)
 async def agreement(
     session: Session,
     _: Reader,
@@ -181,7 +190,7 @@ async def agreement(
     return await compare.agreement_report(session, exp, rubric=rubric, judge=judge)
 
 
-@router.get("/consistency")
+@router.get("/consistency", response_model=ConsistencyReport)
 async def consistency(
     session: Session,
     _: Reader,
@@ -196,7 +205,7 @@ async def consistency(
     return await consistency_report(session, exp, rubric=rubric, judge=judge, mode=mode, top=top)
 
 
-@router.get("/rejudge")
+@router.get("/rejudge", response_model=RejudgeReport, response_model_exclude_unset=True)
 async def rejudge(session: Session, ctx: Context, _: Reader, experiment: Ref) -> dict[str, Any]:
     """Re-judge runs over time: test–retest agreement, κ, win-rate drift with CIs, fingerprints, alerts."""
     exp = await experiment_or_404(session, experiment)

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from judge_service.api.deps import Caller, Context, require
+from judge_service.contract.resources import RubricDetail, RubricSummary
 from judge_service.engine.verdict import verdict_schema
 from judge_service.rubrics.registry import RubricError
 
 router = APIRouter(tags=["rubrics"])
 
 
-@router.get("/rubrics")
+@router.get("/rubrics", response_model=list[RubricSummary])
 async def list_rubrics(ctx: Context, _: Annotated[Caller, Depends(require("read"))]) -> list[dict[str, Any]]:
     """Every rubric with its versions and their content hashes."""
     out = []
@@ -32,7 +33,7 @@ async def list_rubrics(ctx: Context, _: Annotated[Caller, Depends(require("read"
     return out
 
 
-@router.get("/rubrics/{name}/{version}")
+@router.get("/rubrics/{name}/{version}", response_model=RubricDetail)
 async def get_rubric(
     name: str, version: str, ctx: Context, _: Annotated[Caller, Depends(require("read"))]
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from judge_service.api.deps import Caller, Context, Session, require
+from judge_service.contract.resources import ScheduleFired, ScheduleView
 from judge_service.contract.schedules import ScheduleSpec
 from judge_service.contract.validation import INT64_MAX
 from judge_service.jobs.scheduler import run_now, schedule_problem
@@ -42,7 +43,7 @@ def _refuse(field: str, message: str) -> HTTPException:
     return HTTPException(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ScheduleView)
 async def create_schedule(
     spec: ScheduleSpec, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
 ) -> dict[str, Any]:
@@ -75,7 +76,7 @@ async def create_schedule(
     return schedule_view(row)
 
 
-@router.get("")
+@router.get("", response_model=list[ScheduleView])
 async def list_schedules(session: Session, _: Annotated[Caller, Depends(require("read"))]) -> list[dict[str, Any]]:
     """All schedules."""
     return [schedule_view(s) for s in (await session.execute(select(Schedule).order_by(Schedule.id))).scalars()]
@@ -95,7 +96,7 @@ async def delete_schedule(
         ctx.scheduler.remove(schedule_id)
 
 
-@router.post("/{schedule_id}/run")
+@router.post("/{schedule_id}/run", response_model=ScheduleFired)
 async def run_schedule(
     schedule_id: ScheduleId, ctx: Context, _: Annotated[Caller, Depends(require("admin"))]
 ) -> dict[str, Any]:
