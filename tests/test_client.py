@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import csv
 import json
 import os
@@ -375,7 +376,7 @@ def test_walkthrough_script_with_the_embedded_judge(tmp_path: Path, vllm_judge: 
         request_timeout_s=120.0,
         max_tokens=400,
     )
-    for live in serve(settings):
+    with contextlib.contextmanager(serve)(settings) as live:
         out = tmp_path / "pairs.csv"
         done = run_walkthrough(live, out, timeout=1800)
         assert done.returncode == 0, done.stdout + done.stderr

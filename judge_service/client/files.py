@@ -99,12 +99,13 @@ def _side(path: Path, side: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
     return out, models
 
 
-def join_files(base_path: Path, ft_path: Path) -> JoinedPairs:
+def join_files(base_path: str | Path, ft_path: str | Path) -> JoinedPairs:
     """Join the two files on `id`; report ids on one side only and prompts that differ.
 
     The model names are the files' `model` fields (None when a file names none); a file naming
     more than one model is refused.
     """
+    base_path, ft_path = Path(base_path), Path(ft_path)
     base, base_models = _side(base_path, "base")
     ft, ft_models = _side(ft_path, "ft")
     for path, models in ((base_path, base_models), (ft_path, ft_models)):
