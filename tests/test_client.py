@@ -274,6 +274,72 @@ def test_experiment_create_statuses(live: Live) -> None:
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "ft_model"]
 
 
+def test_export_route_edges(live: Live) -> None:
+    headers = {"Authorization": f"Bearer {live.key}"}
+    with live.client() as client:
+        client.create_experiment("team/labels-only", **MODELS)
+        client.upload_labels(
+            "team/labels-only",
+            [
+                {
+                    "pair_id": "x/1",
+                    "annotator": "a",
+                    "verdict": "ft",
+                    "prompt": "P",
+                    "base_output": "B",
+                    "ft_output": "F",
+                }
+            ],
+            source="human",
+        )
+        [pair] = client.export("team/labels-only")  # a name with '/', a pair id with '/', never judged
+        assert (pair.id, pair.outcome, pair.judgments, pair.rationales) == ("x/1", None, 0, [])
+        client.submit("paged", pair_items(7), rubric="customer_service", **MODELS)
+        assert [p.id for p in client.export("paged", page_size=3)] == [f"p{i}" for i in range(7)]
+    page = httpx.get(f"{live.url}/experiments/paged/export", params={"offset": 5, "limit": 10}, headers=headers)
+    assert (
+        page.status_code == 200
+        and page.json()["total"] == 7
+        and [p["id"] for p in page.json()["items"]]
+        == [
+            "p5",
+            "p6",
+        ]
+    )
+    bad = httpx.get(f"{live.url}/experiments/paged/export", params={"rubric": "a@vx"}, headers=headers)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "rubric"]
+    missing = httpx.get(f"{live.url}/experiments/nope/export", headers=headers)
+    assert missing.status_code == 404
+
+
+def test_experiment_create_needs_the_submit_scope(live: Live) -> None:
+    read_key = live.query(lambda s: repo.create_api_key(s, "reader", ["read"]))
+    with JudgeClient(live.url, read_key) as client, pytest.raises(JudgeServiceError) as caught:
+        client.create_experiment("x", **MODELS)
+    assert caught.value.status == 403
+
+
+def test_async_client_retries_503_with_retry_after_date() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            past = "Wed, 21 Oct 2015 07:28:00 GMT"  # an HTTP date already passed: retry at once
+            return httpx.Response(503, json={"detail": "busy"}, headers={"Retry-After": past})
+        if len(calls) == 2:
+            return httpx.Response(429, json={"detail": "slow down"})
+        return httpx.Response(200, json={"detail": "unused", "experiment": "e"})
+
+    async def main() -> Any:
+        transport = httpx.MockTransport(handler)
+        async with AsyncJudgeClient("http://judge.invalid", "k", backoff=0.01, transport=transport) as client:
+            return await client.report("agreement", experiment="e")
+
+    assert asyncio.run(main())["experiment"] == "e" and len(calls) == 3
+    assert calls[0].url.params["experiment"] == "e"
+
+
 def test_async_client_submits_and_reads(live: Live) -> None:
     async def main() -> tuple[list[str], float | None]:
         async with AsyncJudgeClient(live.url, live.key, poll_interval=0.05) as client:
@@ -379,6 +445,7 @@ def test_walkthrough_script_with_the_embedded_judge(tmp_path: Path, vllm_judge: 
     with contextlib.contextmanager(serve)(settings) as live:
         out = tmp_path / "pairs.csv"
         done = run_walkthrough(live, out, timeout=1800)
+        print(done.stdout)  # the walkthrough's own report, for the record (-s)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "judged 24/24" in done.stdout
         rows = list(csv.DictReader(out.open(encoding="utf-8")))
