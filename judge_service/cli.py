@@ -327,6 +327,7 @@ def report(
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown.")] = None,
 ) -> None:
     """Print FT's win rate over Base (overall, per dimension, per slice); export JSON, CSV, Markdown."""
+    from judge_service.contract.reports import ConsistencyReport, RejudgeReport, WinRateReport
     from judge_service.reports import export
     from judge_service.reports.consistency import consistency_report
     from judge_service.reports.errors import ReportError
@@ -366,18 +367,25 @@ def report(
     except ReportError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
-    console.print(export.conclusion_panel(data))
-    for table in export.rich_tables(data):
+    # Read through the models the API declares (contract/reports.py), not by string keys.
+    win_rate = WinRateReport.model_validate(data)
+    console.print(export.conclusion_panel(win_rate))
+    for table in export.rich_tables(win_rate):
         console.print(table)
+    document = win_rate.model_dump(mode="json", exclude_unset=True)
     if consistency:
-        for table in export.consistency_tables(data["consistency"], data["rejudge"]):
+        judge_consistency = ConsistencyReport.model_validate(data["consistency"])
+        history = RejudgeReport.model_validate(data["rejudge"])
+        for table in export.consistency_tables(judge_consistency, history):
             console.print(table)
+        document["consistency"] = judge_consistency.model_dump(mode="json", exclude_unset=True)
+        document["rejudge"] = history.model_dump(mode="json", exclude_unset=True)
     if json_out:
-        json_out.write_text(json.dumps(data, indent=2))
+        json_out.write_text(json.dumps(document, indent=2))
     if csv_out:
-        csv_out.write_text(export.to_csv(data))
+        csv_out.write_text(export.to_csv(win_rate))
     if markdown_out:
-        markdown_out.write_text(export.to_markdown(data))
+        markdown_out.write_text(export.to_markdown(win_rate))
 
 
 @schedules_app.command("create")

@@ -375,8 +375,14 @@ def test_exports_state_the_conclusion_and_nothing_beyond_it() -> None:
         "rubric": None,
         "judge_model": None,
         "judge_fingerprint": None,
+        "mode": "reasoned",
+        "purpose": "judge",
+        "filters": {"tags": {}, "metadata": {}, "since": None, "until": None},
+        "group_by": None,
         "overall": overall,
         "slices": [],
+        "conclusion": overall["conclusion"],
+        "tie_margin": overall["tie_margin"],
     }
     markdown = export.to_markdown(report)
     assert "Not enough evidence to tell FT and Base apart" in markdown and "FT is better" not in markdown

@@ -35,7 +35,13 @@ async def metrics(ctx: Context, caller: MaybeCaller) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/healthz", response_model=HealthReport, responses={503: {"model": HealthReport}})
+# The body is built as a dict and sent as is (200 or 503); keys absent from it stay absent (exclude_unset).
+@router.get(
+    "/healthz",
+    response_model=HealthReport,
+    response_model_exclude_unset=True,
+    responses={503: {"model": HealthReport, "description": "Database or judge unavailable."}},
+)
 async def healthz(ctx: Context, caller: MaybeCaller) -> JSONResponse:
     """200 when the database and at least one judge replica are fine, 503 with the reasons otherwise.
 
