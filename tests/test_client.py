@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from judge_service.api.app import create_app
 from judge_service.client import AsyncJudgeClient, JudgeClient, JudgeServiceError, Progress, idempotency_key, join_files
 from judge_service.config import Settings
+from judge_service.contract.reports import AgreementReport
 from judge_service.store import db, repo
 from judge_service.store.models import Judgment, Pair, Run
 from tests.conftest import ROOT, make_settings, pair_items
@@ -329,14 +330,16 @@ def test_async_client_retries_503_with_retry_after_date() -> None:
             return httpx.Response(503, json={"detail": "busy"}, headers={"Retry-After": past})
         if len(calls) == 2:
             return httpx.Response(429, json={"detail": "slow down"})
-        return httpx.Response(200, json={"detail": "unused", "experiment": "e"})
+        body = {"experiment": "e", "sources": [], "judge_result_set": None, "comparisons": [], "fleiss": []}
+        return httpx.Response(200, json=body)
 
     async def main() -> Any:
         transport = httpx.MockTransport(handler)
         async with AsyncJudgeClient("http://judge.invalid", "k", backoff=0.01, transport=transport) as client:
             return await client.report("agreement", experiment="e")
 
-    assert asyncio.run(main())["experiment"] == "e" and len(calls) == 3
+    report = asyncio.run(main())
+    assert isinstance(report, AgreementReport) and report.experiment == "e" and len(calls) == 3
     assert calls[0].url.params["experiment"] == "e"
 
 

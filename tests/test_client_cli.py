@@ -190,10 +190,10 @@ def test_labels_for_never_judged_pairs_into_a_new_experiment(cli: CliRunner, liv
         summaries = client.upload_labels(
             "client-exp", lines, source="human", base_model="m-base", ft_model="m-ft", batch_size=64
         )
-        assert sum(s["inserted"] for s in summaries) == 200 and len(summaries) == 4
-        check_agreement(client.report("agreement", experiment="client-exp"), verdicts)
+        assert sum(s.inserted for s in summaries) == 200 and len(summaries) == 4
+        check_agreement(client.agreement("client-exp").model_dump(), verdicts)
         again_summaries = client.upload_labels("client-exp", lines, source="human")
-        assert sum(s["inserted"] for s in again_summaries) == 0  # idempotent
+        assert sum(s.inserted for s in again_summaries) == 0  # idempotent
 
 
 def test_experiments_create_through_the_api(cli: CliRunner, live: Live) -> None:

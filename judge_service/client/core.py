@@ -26,12 +26,31 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from judge_service.contract.experiments import ExperimentExport, ExperimentView, ExportedPair
 from judge_service.contract.judging import JudgeOptions, PairItem, RunResult
-from judge_service.contract.reports import WinRateReport
+from judge_service.contract.reports import (
+    AgreementReport,
+    BradleyTerryReport,
+    CheckpointsReport,
+    ConsistencyReport,
+    FailuresReport,
+    RejudgeReport,
+    WinRateReport,
+)
+from judge_service.contract.resources import LabelImportSummary
 
 if TYPE_CHECKING:
     import pandas
 
 T = TypeVar("T")
+# `GET /reports/{name}` -> its contract model.
+REPORT_MODELS: dict[str, type[BaseModel]] = {
+    "win-rate": WinRateReport,
+    "failures": FailuresReport,
+    "checkpoints": CheckpointsReport,
+    "bradley-terry": BradleyTerryReport,
+    "agreement": AgreementReport,
+    "consistency": ConsistencyReport,
+    "rejudge": RejudgeReport,
+}
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 TERMINAL = frozenset({"done", "failed"})
@@ -263,7 +282,7 @@ def _labels_op(
     base_model: str | None,
     ft_model: str | None,
     batch_size: int,
-) -> Op[list[dict[str, Any]]]:
+) -> Op[list[LabelImportSummary]]:
     if (base_model is None) != (ft_model is None):
         raise ValueError("give both base_model and ft_model, or neither")
     if base_model is not None:
@@ -271,12 +290,21 @@ def _labels_op(
     summaries = []
     for batch in _batches([dict(r) for r in records], batch_size):
         body = {"source": source, "format": fmt, "records": list(batch)}
-        summaries.append((yield Call("POST", f"/experiments/{experiment}/labels", json=body)))
+        answer = yield Call("POST", f"/experiments/{experiment}/labels", json=body)
+        summaries.append(LabelImportSummary.model_validate(answer))
     return summaries
 
 
 def _single(call: Call) -> Op[Any]:
     return (yield call)
+
+
+def _report_op(name: str, params: Mapping[str, Any]) -> Op[BaseModel]:
+    model = REPORT_MODELS.get(name)
+    if model is None:
+        raise ValueError(f"unknown report {name!r}; one of {', '.join(REPORT_MODELS)}")
+    answer = yield Call("GET", f"/reports/{name}", params=_params(params))
+    return model.model_validate(answer)
 
 
 def _params(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -568,9 +596,15 @@ class JudgeClient(_Base):
         )
         return WinRateReport.model_validate(self._run(_single(Call("GET", "/reports/win-rate", params=params))))
 
-    def report(self, name: str, **params: Any) -> Any:
-        """Any other report, `GET /reports/{name}` (agreement, failures, consistency, ...), as JSON."""
-        return self._run(_single(Call("GET", f"/reports/{name}", params=_params(params))))
+    def report(self, name: str, **params: Any) -> BaseModel:
+        """Any report, `GET /reports/{name}` (agreement, failures, consistency, ...), as its contract model."""
+        return self._run(_report_op(name, params))
+
+    def agreement(self, experiment: str, *, rubric: str | None = None, judge: str | None = None) -> AgreementReport:
+        """The judge against imported labels, and annotators with each other (`GET /reports/agreement`)."""
+        report = self._run(_report_op("agreement", {"experiment": experiment, "rubric": rubric, "judge": judge}))
+        assert isinstance(report, AgreementReport)
+        return report
 
     def create_experiment(
         self, name: str, *, base_model: str, ft_model: str, metadata: Mapping[str, Any] | None = None
@@ -589,7 +623,7 @@ class JudgeClient(_Base):
         base_model: str | None = None,
         ft_model: str | None = None,
         batch_size: int = 1000,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LabelImportSummary]:
         """Upload labels in batches (`POST /experiments/{id}/labels`); with models, create the experiment first."""
         return self._run(_labels_op(experiment, records, source, format, base_model, ft_model, batch_size))
 
@@ -744,9 +778,18 @@ class AsyncJudgeClient(_Base):
         answer = await self._run(_single(Call("GET", "/reports/win-rate", params=params)))
         return WinRateReport.model_validate(answer)
 
-    async def report(self, name: str, **params: Any) -> Any:
-        """Any other report, `GET /reports/{name}`, as JSON."""
-        return await self._run(_single(Call("GET", f"/reports/{name}", params=_params(params))))
+    async def report(self, name: str, **params: Any) -> BaseModel:
+        """Any report, `GET /reports/{name}`, as its contract model."""
+        return await self._run(_report_op(name, params))
+
+    async def agreement(
+        self, experiment: str, *, rubric: str | None = None, judge: str | None = None
+    ) -> AgreementReport:
+        """The judge against imported labels, and annotators with each other."""
+        params = {"experiment": experiment, "rubric": rubric, "judge": judge}
+        report = await self._run(_report_op("agreement", params))
+        assert isinstance(report, AgreementReport)
+        return report
 
     async def create_experiment(
         self, name: str, *, base_model: str, ft_model: str, metadata: Mapping[str, Any] | None = None
@@ -765,7 +808,7 @@ class AsyncJudgeClient(_Base):
         base_model: str | None = None,
         ft_model: str | None = None,
         batch_size: int = 1000,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LabelImportSummary]:
         """Upload labels in batches; with models, create the experiment first."""
         return await self._run(_labels_op(experiment, records, source, format, base_model, ft_model, batch_size))
 
