@@ -52,7 +52,8 @@ with JudgeClient(poll_interval=0.5) as client:
     if overall.win_rate is not None:
         print(f"win rate {overall.win_rate:.1f}% [{overall.ci_low:.1f}, {overall.ci_high:.1f}]: {report.conclusion}")
     for dim in overall.per_dimension:
-        print(f"  {dim.dimension}: FT - Base = {dim.diff}")
+        diff = "–" if dim.diff is None else f"{dim.diff:+.2f}"
+        print(f"  {dim.dimension}: FT - Base = {diff} ({dim.conclusion})")
 
     # %% Export every pair with its verdict, per-dimension scores and rationales to CSV.
     exported = client.export(EXPERIMENT)
