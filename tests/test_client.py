@@ -465,3 +465,23 @@ def test_walkthrough_script_with_the_embedded_judge(tmp_path: Path, vllm_judge: 
             )
 
         assert sum(int(r["judgments"]) for r in rows) == live.query(judged)
+
+
+@pytest.fixture
+def live_any(database_url: str, fake_judge: FakeJudgeServer) -> Iterator[Live]:
+    """The service on each kind of database (SQLite, and PostgreSQL when reachable)."""
+    yield from serve(make_settings(database_url, fake_judge.base_url, fake_judge.state.model))
+
+
+def test_create_submit_export_on_each_database(live_any: Live) -> None:
+    with live_any.client() as client:
+        assert client.create_experiment("db-exp", **MODELS).created
+        assert not client.create_experiment("db-exp", **MODELS).created
+        with pytest.raises(JudgeServiceError) as caught:
+            client.create_experiment("db-exp", base_model="other", ft_model="ft-7b-sft")
+        assert caught.value.status == 409
+        first = client.submit("db-exp", pair_items(3), rubric="customer_service", **MODELS)
+        again = client.submit("db-exp", pair_items(3), rubric="customer_service", **MODELS)
+        assert again.run_ids == first.run_ids
+        assert [p.outcome for p in client.export("db-exp")] == ["win"] * 3
+    assert count(live_any, Run) == 1 and count(live_any, Judgment) == 6
