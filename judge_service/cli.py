@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from judge_service import auth
+from judge_service.client_cli import register as register_client_commands
 from judge_service.config import get_settings
 from judge_service.labeling.cli import app as labeling_app
 from judge_service.ui import make_console
@@ -39,6 +40,7 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(labeling_app, name="labeling")
 app.add_typer(rubrics_app, name="rubrics")
+register_client_commands(app)  # submit, export, experiments create (judge_service/client_cli.py)
 console = make_console()
 
 
@@ -248,8 +250,13 @@ def labels_import(
     experiment: Annotated[str, typer.Option(help="Experiment name (created for AlpacaEval files if missing).")],
     source: Annotated[str, typer.Option(help="Name of this label source, e.g. human or gpt4-judge.")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or alpaca_eval.")] = "jsonl",
+    base_model: Annotated[
+        str | None, typer.Option(help="Create the experiment if missing, with this Base model (and --ft-model).")
+    ] = None,
+    ft_model: Annotated[str | None, typer.Option(help="The FT model of an experiment created here.")] = None,
 ) -> None:
     """Import labels for stored pairs; lines with prompt and answers create missing pairs. Idempotent."""
+    from judge_service.contract.validation import MODEL_LEN
     from judge_service.labels.importer import LabelImportError, experiment_for_import, import_labels
     from judge_service.labels.parse import FORMATS, LabelFormatError, parse
 
@@ -257,6 +264,10 @@ def labels_import(
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
     _checked(experiment, "--experiment")
     _checked(source, "--source", 100)
+    if (base_model is None) != (ft_model is None):
+        raise typer.BadParameter("give both --base-model and --ft-model, or neither", param_hint="--base-model")
+    _checked(base_model, "--base-model", MODEL_LEN)
+    _checked(ft_model, "--ft-model", MODEL_LEN)
     settings = get_settings()
     try:
         parsed = parse(file.read_text(encoding="utf-8"), fmt, settings.max_text_chars)
@@ -265,7 +276,7 @@ def labels_import(
         raise typer.Exit(2) from exc
 
     async def run(session: AsyncSession) -> dict[str, Any]:
-        exp = await experiment_for_import(session, experiment, parsed)
+        exp = await experiment_for_import(session, experiment, parsed, base_model, ft_model)
         return (await import_labels(session, exp, source, parsed, settings.max_annotators)).as_dict()
 
     try:

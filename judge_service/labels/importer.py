@@ -15,6 +15,7 @@ from judge_service.contract.validation import name_problem
 from judge_service.engine.keys import pair_content_hash, texts_hash
 from judge_service.labels.parse import NULL_PREFERENCE, LabelRecord, ParseResult
 from judge_service.store import repo
+from judge_service.store.experiments import ExperimentConflictError, ensure_experiment
 from judge_service.store.models import Experiment, Label, Pair, utcnow
 from judge_service.store.results import SetKey, refresh_label_pair, result_set_id
 
@@ -50,8 +51,20 @@ class ImportSummary:
         return dict(self.__dict__)
 
 
-async def experiment_for_import(session: AsyncSession, ref: str, parsed: ParseResult) -> Experiment:
-    """The named experiment; created from the generators named in the file when it does not exist yet."""
+async def experiment_for_import(
+    session: AsyncSession, ref: str, parsed: ParseResult, base_model: str | None = None, ft_model: str | None = None
+) -> Experiment:
+    """The named experiment; created when it does not exist yet from `base_model`/`ft_model` when given
+    (an existing one must have those models), else from the generators named in the file."""
+    if base_model is not None and ft_model is not None:
+        problem = name_problem(ref)
+        if problem:
+            raise LabelImportError(["path", "experiment"], f"cannot create experiment {ref!r}: name {problem}")
+        try:
+            exp, _ = await ensure_experiment(session, ref, base_model, ft_model, {"created_by": "labels import"})
+        except ExperimentConflictError as exc:
+            raise LabelImportError(["path", "experiment"], str(exc)) from exc
+        return exp
     found = await repo.get_experiment(session, ref)
     if found is not None:
         return found
@@ -65,7 +78,11 @@ async def experiment_for_import(session: AsyncSession, ref: str, parsed: ParseRe
         return await repo.get_or_create_experiment(
             session, ref, bases.pop(), fts.pop(), {"created_by": "labels import"}
         )
-    raise LabelImportError(["experiment"], f"no experiment {ref!r} (and the file does not name one Base and one FT)")
+    raise LabelImportError(
+        ["experiment"],
+        f"no experiment {ref!r} (and the file does not name one Base and one FT; "
+        "create it first, or give its Base and FT models)",
+    )
 
 
 def _label_key(experiment_id: int, source: str, annotator: str, pair_id: int, dimension: str, occurrence: int) -> str:

@@ -1,18 +1,23 @@
-"""`GET /experiments` and `GET /experiments/{id}/pairs/{pair_id}`."""
+"""`GET /experiments`, `POST /experiments`, `GET /experiments/{id}/pairs/{pair_id}` and `/export`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from judge_service.api.deps import Caller, Session, require
+from judge_service.api.deps import Caller, Context, Session, require
+from judge_service.contract.experiments import ExperimentCreate, ExperimentExport, ExperimentView
 from judge_service.contract.resources import ExperimentSummary, PairDetail
-from judge_service.contract.validation import ExperimentRef, Identifier
+from judge_service.contract.validation import INT64_MAX, ExperimentRef, Identifier, QueryValue, RubricRef
 from judge_service.jobs.results import verdict_of
+from judge_service.reports.pairs_export import export_page
+from judge_service.rubrics.registry import RubricError
 from judge_service.store import repo
+from judge_service.store.experiments import ExperimentConflictError, ensure_experiment
 from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow
 
 router = APIRouter(tags=["experiments"])
@@ -105,3 +110,73 @@ async def get_pair(
             for j in pair.judgments
         ],
     }
+
+
+@router.post(
+    "/experiments",
+    response_model=ExperimentView,
+    status_code=201,
+    responses={200: {"model": ExperimentView, "description": "An identical experiment exists."}, 409: {}},
+)
+async def create_experiment(
+    body: ExperimentCreate,
+    ctx: Context,
+    _: Annotated[Caller, Depends(require("submit"))],
+) -> ExperimentView | JSONResponse:
+    """Create an experiment without judging (e.g. to import labels); 200 if an identical one exists, 409 if not."""
+    async with ctx.sessions() as session, session.begin():
+        try:
+            exp, created = await ensure_experiment(session, body.name, body.base_model, body.ft_model, body.metadata)
+        except ExperimentConflictError as exc:
+            raise HTTPException(409, [{"loc": ["body", exc.field], "msg": str(exc), "type": "conflict"}]) from exc
+        view = experiment_view(exp, created)
+    if created:
+        return view
+    return JSONResponse(view.model_dump(), status_code=200)
+
+
+def experiment_view(exp: Experiment, created: bool) -> ExperimentView:
+    """API view of a stored experiment."""
+    return ExperimentView(
+        id=exp.id,
+        name=exp.name,
+        base_model=exp.base_model,
+        ft_model=exp.ft_model,
+        metadata=exp.meta or {},
+        created_at=repo.as_utc_iso(exp.created_at),
+        created=created,
+    )
+
+
+# Declared after `/pairs/{pair_id}` so a pair whose id is "export" is still found there.
+@router.get("/experiments/{experiment:path}/export", response_model=ExperimentExport)
+async def export_pairs(
+    experiment: Annotated[ExperimentRef, Path(description="Experiment name or id (may contain '/').")],
+    session: Session,
+    ctx: Context,
+    _: Annotated[Caller, Depends(require("read"))],
+    rubric: Annotated[RubricRef | None, Query(description="name or name@vN; default the newest used.")] = None,
+    judge: Annotated[QueryValue | None, Query(description="Judge fingerprint (prefix); default the newest.")] = None,
+    mode: Annotated[Literal["reasoned", "fast"] | None, Query(description="Default: reasoned if judged so.")] = None,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="First pair to return.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000, description="Pairs per page.")] = 1000,
+) -> ExperimentExport:
+    """Pairs with the judge's outcome, per-dimension scores and rationales (the set the win-rate report reads)."""
+    exp = await repo.get_experiment(session, experiment)
+    if exp is None:
+        raise HTTPException(
+            404, [{"loc": ["path", "experiment"], "msg": f"no experiment {experiment!r}", "type": "not_found"}]
+        )
+    try:
+        return await export_page(
+            session,
+            exp,
+            rubric=rubric,
+            judge=judge,
+            mode=mode,
+            offset=offset,
+            limit=limit,
+            default_tie_margin=ctx.settings.tie_margin,
+        )
+    except RubricError as exc:
+        raise HTTPException(422, [{"loc": ["query", "rubric"], "msg": str(exc), "type": "value_error"}]) from exc
