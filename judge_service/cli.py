@@ -18,6 +18,7 @@ from rich.table import Table
 from judge_service import auth
 from judge_service.config import get_settings
 from judge_service.labeling.cli import app as labeling_app
+from judge_service.overlap.cli import check_overlap
 from judge_service.ui import make_console
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ app.add_typer(model_app, name="judge-model")
 app.add_typer(labels_app, name="labels")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(labeling_app, name="labeling")
+app.command("check-overlap")(check_overlap)
 console = make_console()
 
 

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.overlap.checks import NoOverlapCheckError, with_overlap_exclusion
 from judge_service.reports.errors import ReportError
+from judge_service.reports.generation import generation_check, generation_warnings
 from judge_service.reports.offload import LIMITS, run_cpu
 from judge_service.reports.warnings import (
     Thresholds,
@@ -175,8 +177,14 @@ async def win_rate_report(
         raise ReportError(
             404, f"experiment {experiment.name!r} has no results from source {source!r} matching the filters"
         )
+    try:
+        flt, excluded = await with_overlap_exclusion(session, experiment, flt, result_set.id)
+    except NoOverlapCheckError as exc:
+        raise ReportError(409, str(exc), ["query", "exclude"]) from exc
     judged = source == "judge"
-    overall_extra: list[dict[str, Any]] = []
+    generation = await generation_check(session, result_set.id, flt)
+    generation["experiment"] = {"base": experiment.base_generation, "ft": experiment.ft_generation}
+    overall_extra: list[dict[str, Any]] = generation_warnings(generation)
     if judged:
         kappa, n_labelled = await judge_label_kappa(session, experiment.id, result_set.id)
         label = label_agreement_warning(kappa, n_labelled, limits)
@@ -196,7 +204,10 @@ async def win_rate_report(
             "metadata": flt.metadata,
             "since": flt.since.isoformat() if flt.since else None,
             "until": flt.until.isoformat() if flt.until else None,
+            "exclude": ["overlap"] if flt.exclude_overlap else [],
         },
+        "excluded": excluded or {},
+        "generation": generation,
         "group_by": group_by,
     }
     if group_by:
