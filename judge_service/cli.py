@@ -313,6 +313,9 @@ def report(
     consistency: Annotated[
         bool, typer.Option("--consistency", help="Also print judge consistency and the re-judge history.")
     ] = False,
+    exclude_overlap: Annotated[
+        bool, typer.Option("--exclude-overlap", help="Leave out pairs flagged by the newest overlap check.")
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the tables as CSV.")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown.")] = None,
@@ -324,6 +327,7 @@ def report(
     from judge_service.reports.rejudge import rejudge_report
     from judge_service.reports.winrate import win_rate_report
     from judge_service.store import repo
+    from judge_service.store.aggregate import PairFilter
 
     for value, hint in ((experiment, "--experiment"), (source, "--source"), (rubric, "--rubric"), (judge, "--judge")):
         _checked(value, hint)
@@ -343,6 +347,7 @@ def report(
             judge=judge,
             mode=mode,
             group_by=group_by,
+            flt=PairFilter(exclude_overlap=exclude_overlap),
             tie_margin=tie_margin,
             default_tie_margin=settings.tie_margin,
             min_decisive_pairs=settings.min_decisive_pairs,

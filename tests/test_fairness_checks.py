@@ -263,6 +263,16 @@ async def test_overlap_check_api_cli_and_exclusion(
         await http.get("/reports/win-rate", params={"experiment": "ovl", "exclude": "overlap"}, headers=read)
     ).json()
     assert rep2["overall"]["n_pairs"] == 200 - n_exact  # the latest check decides
+    out = tmp_path / "report.json"
+    monkeypatch.setenv("JUDGE_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        args = ["report", "--experiment", "ovl", "--exclude-overlap", "--json", str(out)]
+        printed = await asyncio.to_thread(CliRunner().invoke, app, args)
+    finally:
+        get_settings.cache_clear()
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(out.read_text())["overall"]["n_pairs"] == 200 - n_exact
 
 
 # -- generation settings ----------------------------------------------------------------------------
