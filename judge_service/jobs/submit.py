@@ -244,6 +244,8 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                 }
                 for item, generation in ((item, item_generation(request, item)) for item in request.items)
             ]
+            if not experiment.has_pair_generation and any(r["generation"] is not None for r in rows):
+                experiment.has_pair_generation = True
             pair_ids, conflicts = await repo.upsert_pair_ids(session, experiment.id, rows)
             if conflicts:
                 first = conflicts[0]

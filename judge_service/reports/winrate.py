@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from judge_service.overlap.checks import NoOverlapCheckError, with_overlap_exclusion
 from judge_service.reports.errors import ReportError
-from judge_service.reports.generation import generation_check, generation_warnings
+from judge_service.reports.generation import generation_check, generation_warnings, summarize
 from judge_service.reports.offload import LIMITS, run_cpu
 from judge_service.reports.warnings import (
     Thresholds,
@@ -182,9 +182,7 @@ async def win_rate_report(
     except NoOverlapCheckError as exc:
         raise ReportError(409, str(exc), ["query", "exclude"]) from exc
     judged = source == "judge"
-    generation = await generation_check(session, result_set.id, flt)
-    generation["experiment"] = {"base": experiment.base_generation, "ft": experiment.ft_generation}
-    overall_extra: list[dict[str, Any]] = generation_warnings(generation)
+    overall_extra: list[dict[str, Any]] = []
     if judged:
         kappa, n_labelled = await judge_label_kappa(session, experiment.id, result_set.id)
         label = label_agreement_warning(kappa, n_labelled, limits)
@@ -194,6 +192,14 @@ async def win_rate_report(
     options: dict[str, Any] = {"tie_margin": margin, "limits": limits, "judged": judged}
 
     data = await aggregate(session, result_set.id, flt, group_by, tie_margin=margin)
+    everything = await aggregate(session, result_set.id, flt, None, tie_margin=margin) if group_by else data
+    n_pairs = int(everything.get(None, SliceData()).sums.get("pairs", 0))
+    if experiment.has_pair_generation:
+        generation = await generation_check(session, result_set.id, flt)
+    else:  # no pair of the experiment was sent with settings: every pair is unknown, no query needed
+        generation = summarize([(None, n_pairs)] if n_pairs else [])
+    generation["experiment"] = {"base": experiment.base_generation, "ft": experiment.ft_generation}
+    overall_extra = generation_warnings(generation) + overall_extra
     report: dict[str, Any] = {
         "experiment": experiment.name,
         "base_model": experiment.base_model,
@@ -218,7 +224,6 @@ async def win_rate_report(
                 "(JUDGE_MAX_REPORT_SLICES): slice by a coarser key or filter first",
                 ["query", "group_by"],
             )
-        everything = await aggregate(session, result_set.id, flt, None, tie_margin=margin)
         report["overall"], report["slices"] = await run_cpu(
             _blocks, everything.get(None, SliceData()), data, n_resamples, overall_extra, options
         )

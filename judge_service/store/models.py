@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -74,6 +75,8 @@ class Experiment(Base):
     # Decoding settings each side was generated with (contract GenerationSettings), set on first use.
     base_generation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     ft_generation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Some pair was stored with generation settings: only then does a report read the pairs' settings.
+    has_pair_generation: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -96,7 +99,7 @@ class Pair(Base):
     texts_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     # {"base": settings | null, "ft": settings | null} with keys in a fixed order, or NULL when neither
     # side's settings were sent (docs/fairness-checks.md); part of `content_hash` when present.
-    generation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    generation: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     judgments: Mapped[list[Judgment]] = relationship(back_populates="pair", order_by="Judgment.id")

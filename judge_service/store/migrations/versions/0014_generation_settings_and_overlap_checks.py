@@ -22,6 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("experiments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("base_generation", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("ft_generation", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("has_pair_generation", sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table("pairs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("generation", sa.JSON(), nullable=True))
     op.create_table(
@@ -75,5 +76,6 @@ def downgrade() -> None:
     with op.batch_alter_table("pairs", schema=None) as batch_op:
         batch_op.drop_column("generation")
     with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.drop_column("has_pair_generation")
         batch_op.drop_column("ft_generation")
         batch_op.drop_column("base_generation")
