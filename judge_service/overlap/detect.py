@@ -17,9 +17,11 @@ streamed past them, so memory grows with the eval set, not with the training fil
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,11 +45,16 @@ class TrainFormatError(ValueError):
         self.line = line
 
 
+@functools.cache
+def _separators() -> dict[int, str]:
+    """Every punctuation (P*) and symbol (S*) code point mapped to a space, for str.translate (built once)."""
+    return {c: " " for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] in "PS"}
+
+
 def normalize(text: str) -> str:
     """NFKC, casefolded, punctuation and symbols as spaces, whitespace collapsed."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    spaced = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in folded)
-    return _SPACES.sub(" ", spaced).strip()
+    return _SPACES.sub(" ", folded.translate(_separators())).strip()
 
 
 def shingles(normalized: str, size: int = DEFAULT_SHINGLE) -> set[str]:
@@ -148,8 +155,12 @@ def read_jsonl(chunks: Iterable[bytes], stats: TrainStats) -> Iterator[tuple[int
     stats.sha256 = stats._digest.hexdigest()
 
 
-def _minhash(items: set[str], seed: int = 1) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=seed)
+# Generating the permutations costs more than hashing a prompt's shingles: make them once.
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=1)
+
+
+def _minhash(items: set[str]) -> MinHash:
+    m = MinHash(num_perm=NUM_PERM, permutations=_TEMPLATE.permutations, scheme=_TEMPLATE.scheme)
     m.update_batch([s.encode("utf-8") for s in items])
     return m
 
