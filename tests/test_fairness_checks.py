@@ -24,7 +24,8 @@ from judge_service.cli import app
 from judge_service.config import get_settings
 from judge_service.overlap.detect import find_overlap
 from judge_service.store.models import Pair
-from tests.conftest import Service, pairwise_body
+from tests.conftest import Service, make_settings, pairwise_body, start_service
+from tests.fake_judge import FakeJudgeServer
 
 # -- planted data ---------------------------------------------------------------------------------
 
@@ -401,3 +402,33 @@ async def test_generation_settings_validated(service: Service, settings: dict[st
     assert loc[:4] == ["body", "items", 0, "base_generation"]
     if field:
         assert loc[4] == field
+
+
+async def test_overlap_api_limits_and_records(database_url: str, fake_judge: FakeJudgeServer) -> None:
+    """Records give the same matches as JSONL text; over JUDGE_MAX_OVERLAP_TRAIN_LINES / _BYTES is a 413."""
+    settings = make_settings(
+        database_url,
+        fake_judge.base_url,
+        fake_judge.state.model,
+        max_overlap_train_lines=3,
+        max_overlap_train_bytes=2048,
+    )
+    async for svc in start_service(settings):
+        await submit_all(svc, gen_items(3, prefix="o"), "ovl-limits")
+        admin = svc.auth("admin")
+        records = [{"prompt": "QUESTION 1: what is 1 plus 1"}, {"instruction": "unrelated"}]
+        by_records = await svc.http.post("/experiments/ovl-limits/overlap", json={"records": records}, headers=admin)
+        assert by_records.status_code == 200, by_records.text
+        assert [(m["pair_id"], m["kind"], m["train_line"]) for m in by_records.json()["matches"]] == [
+            ("o1", "exact", 1)
+        ]
+        too_many = await svc.http.post("/experiments/ovl-limits/overlap", json={"records": records * 2}, headers=admin)
+        assert too_many.status_code == 413 and "JUDGE_MAX_OVERLAP_TRAIN_LINES" in too_many.text
+        lines = "\n".join(json.dumps({"prompt": "x"}) for _ in range(4))
+        too_long = await svc.http.post("/experiments/ovl-limits/overlap", json={"train_jsonl": lines}, headers=admin)
+        assert too_long.status_code == 413 and too_long.json()["detail"][0]["loc"] == ["body", "train_jsonl"]
+        big = json.dumps({"prompt": "y" * 3000})
+        too_big = await svc.http.post("/experiments/ovl-limits/overlap", json={"train_jsonl": big}, headers=admin)
+        assert too_big.status_code == 413 and "JUDGE_MAX_OVERLAP_TRAIN_BYTES" in too_big.text
+        missing = await svc.http.post("/experiments/nope/overlap", json={"records": records}, headers=admin)
+        assert missing.status_code == 404
