@@ -274,6 +274,7 @@ async def test_overlap_check_api_cli_and_exclusion(
         get_settings.cache_clear()
     assert printed.exit_code == 0, printed.output
     assert json.loads(out.read_text())["overall"]["n_pairs"] == 200 - n_exact
+    assert f"Excluded {n_exact} pairs whose prompts are in the training data" in " ".join(printed.output.split())
 
 
 # -- generation settings ----------------------------------------------------------------------------

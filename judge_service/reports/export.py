@@ -106,6 +106,12 @@ def conclusion_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"Conclusion: {conclusion_text(overall.get('conclusion'))} ({overall.get('conclusion')})"]
     for w in overall.get("warnings", []):
         lines.append(f"{'BLOCKING ' if w['blocking'] else ''}warning {w['code']}: {w['message']}")
+    overlap = (report.get("excluded") or {}).get("overlap")
+    if overlap:
+        lines.append(
+            f"Excluded {overlap['excluded_pairs']} pairs whose prompts are in the training data "
+            f"(overlap check {overlap['check_id']}, train sha256 {overlap['train_sha256'][:12]})"
+        )
     return lines
 
 
