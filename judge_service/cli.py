@@ -19,6 +19,7 @@ from judge_service import auth
 from judge_service.client_cli import register as register_client_commands
 from judge_service.config import get_settings
 from judge_service.labeling.cli import app as labeling_app
+from judge_service.overlap.cli import check_overlap
 from judge_service.ui import make_console
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(labeling_app, name="labeling")
 app.add_typer(rubrics_app, name="rubrics")
 register_client_commands(app)  # submit, export, experiments create (judge_service/client_cli.py)
+app.command("check-overlap")(check_overlap)
 console = make_console()
 
 
@@ -324,6 +326,9 @@ def report(
     consistency: Annotated[
         bool, typer.Option("--consistency", help="Also print judge consistency and the re-judge history.")
     ] = False,
+    exclude_overlap: Annotated[
+        bool, typer.Option("--exclude-overlap", help="Leave out pairs flagged by the newest overlap check.")
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the tables as CSV.")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown.")] = None,
@@ -336,6 +341,7 @@ def report(
     from judge_service.reports.rejudge import rejudge_report
     from judge_service.reports.winrate import win_rate_report
     from judge_service.store import repo
+    from judge_service.store.aggregate import PairFilter
 
     for value, hint in ((experiment, "--experiment"), (source, "--source"), (rubric, "--rubric"), (judge, "--judge")):
         _checked(value, hint)
@@ -355,6 +361,7 @@ def report(
             judge=judge,
             mode=mode,
             group_by=group_by,
+            flt=PairFilter(exclude_overlap=exclude_overlap),
             tie_margin=tie_margin,
             default_tie_margin=settings.tie_margin,
             min_decisive_pairs=settings.min_decisive_pairs,

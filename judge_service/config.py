@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # request body, by Content-Length
     max_labels_per_upload: int = Field(default=100_000, ge=1)  # records of one label upload
     max_annotators: int = Field(default=50, ge=1)  # distinct annotators per experiment and source
+    max_overlap_train_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # training file sent to the API
+    max_overlap_train_lines: int = Field(default=200_000, ge=1)  # training lines of one API overlap check
     max_report_slices: int = Field(default=200, ge=1)  # group_by values of one win-rate report
     max_report_experiments: int = Field(default=100, ge=1)  # experiments of one Bradley-Terry report
     report_timeout_s: float = Field(default=60.0, gt=0)  # CPU-heavy report work (off the event loop)

@@ -206,7 +206,14 @@ def live(tmp_path: Path, fake_judge: FakeJudgeServer) -> Iterator[LiveService]:
         fire_schedule(url, key, reply.json()["id"])
         # An experiment judged only by the slot-A judge: its report carries blocking warnings.
         biased = {
-            "experiment": {"name": "dash-biased", "base_model": "base-7b", "ft_model": "ft-7b-biased"},
+            # Generated at different temperatures: the banner also shows generation_mismatch.
+            "experiment": {
+                "name": "dash-biased",
+                "base_model": "base-7b",
+                "ft_model": "ft-7b-biased",
+                "base_generation": {"temperature": 0.7, "top_p": 0.9},
+                "ft_generation": {"temperature": 1.0, "top_p": 0.9},
+            },
             "rubric": "customer_service",
             "items": dash_items("z", ft_wins=8, base_wins=4, ties=0),
         }
@@ -413,7 +420,12 @@ def test_dashboard_shows_the_reports(live: LiveService) -> None:
             # A position-biased judge: the warnings banner above the headline, and no verdict beyond the evidence.
             biased = live.get("/reports/win-rate", experiment="dash-biased")["overall"]
             assert biased["conclusion"] == "not_enough_evidence"
-            assert {w["code"] for w in biased["warnings"]} == {"few_pairs", "low_position_consistency", "position_bias"}
+            assert {w["code"] for w in biased["warnings"]} == {
+                "few_pairs",
+                "low_position_consistency",
+                "position_bias",
+                "generation_mismatch",
+            }
             page.select_option("#experiment-select", "dash-biased")
             expect(page.locator("#verdict")).to_have_text("Not enough evidence to tell FT and Base apart")
             banner = page.locator("#warnings")

@@ -401,7 +401,7 @@ async def test_rejudge_change_ci_is_paired(scripted: tuple[Service, ScriptedJudg
 
 
 async def test_rollup_migration_refills_length_bins(scripted: tuple[Service, ScriptedJudge], database_url: str) -> None:
-    """Migration 0010 rebuilds the rollups with length bins and per-pair sums: down one step and up again gives the
+    """Migration 0010 rebuilds the rollups with length bins and per-pair sums: down to 0009 (below it, whatever the head) and up again gives the
     rollups the incremental refreshes kept, and the same report."""
     import asyncio
 
@@ -427,7 +427,7 @@ async def test_rollup_migration_refills_length_bins(scripted: tuple[Service, Scr
             )  # fmt: skip
 
     before, report = await rollups(), await get(svc, "/reports/win-rate", experiment="mig")
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "-1")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0009")
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
     assert await rollups() == before
     again = await get(svc, "/reports/win-rate", experiment="mig")

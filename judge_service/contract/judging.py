@@ -2,22 +2,64 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_service.contract.validation import (
+    INT64_MAX,
     ExperimentName,
     Identifier,
     JsonObject,
     ModelName,
     NonBlankText,
+    PositiveInt32,
     RubricRef,
+    Sha256Hex,
     Tags,
     Text,
 )
 
 Scalar = str | int | float | bool | None
+GENERATION_FIELDS = ("temperature", "top_p", "max_tokens", "seed", "system_prompt_sha256")
+
+
+class GenerationSettings(BaseModel):
+    """Decoding settings one side (Base or FT) was generated with; every field optional.
+
+    A field left out is unknown, never assumed equal to the other side's (docs/fairness-checks.md).
+    `system_prompt` is hashed (SHA-256 of its UTF-8 bytes) and not stored; give it or the hash, not both.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(
+        default=None, ge=0, le=100, allow_inf_nan=False, description="Sampling temperature."
+    )
+    top_p: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, description="Nucleus sampling mass.")
+    max_tokens: PositiveInt32 | None = Field(default=None, description="Generation length limit in tokens.")
+    seed: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX, description="Sampling seed.")
+    system_prompt_sha256: Sha256Hex | None = Field(
+        default=None, description="SHA-256 (hex) of the system prompt the answers were generated with."
+    )
+    system_prompt: Text | None = Field(
+        default=None, max_length=200_000, description="The system prompt itself: hashed on arrival, never stored."
+    )
+
+    @model_validator(mode="after")
+    def _hash_system_prompt(self) -> GenerationSettings:
+        if self.system_prompt is not None:
+            digest = hashlib.sha256(self.system_prompt.encode()).hexdigest()
+            if self.system_prompt_sha256 is not None and self.system_prompt_sha256 != digest:
+                raise ValueError("system_prompt and system_prompt_sha256 disagree; send one of them")
+            self.system_prompt_sha256 = digest
+            self.system_prompt = None
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        """The settings as stored: the known fields, in a fixed order (the system prompt only as its hash)."""
+        return {name: getattr(self, name) for name in GENERATION_FIELDS if getattr(self, name) is not None}
 
 
 class ExperimentSpec(BaseModel):
@@ -30,6 +72,12 @@ class ExperimentSpec(BaseModel):
     ft_model: ModelName
     metadata: JsonObject = Field(default_factory=dict)
     default_repeats: int | None = Field(default=None, ge=1, le=16, description="Stored on first use.")
+    base_generation: GenerationSettings | None = Field(
+        default=None, description="Base's decoding settings for every item (an item's own fields override)."
+    )
+    ft_generation: GenerationSettings | None = Field(
+        default=None, description="FT's decoding settings for every item (an item's own fields override)."
+    )
 
 
 class JudgeOptions(BaseModel):
@@ -63,6 +111,8 @@ class PairItem(BaseModel):
     reference: Text | None = None
     tags: Tags = Field(default_factory=dict)
     metadata: JsonObject = Field(default_factory=dict)
+    base_generation: GenerationSettings | None = Field(default=None, description="Base's decoding settings.")
+    ft_generation: GenerationSettings | None = Field(default=None, description="FT's decoding settings.")
 
 
 class PairwiseRequest(BaseModel):

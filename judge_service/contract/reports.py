@@ -136,6 +136,53 @@ class ReportFilters(BaseModel):
     metadata: dict[str, str] = Field(description="Metadata filters KEY: VALUE.")
     since: str | None = Field(description="Judged at or after this UTC time (ISO 8601); null if not filtered.")
     until: str | None = Field(description="Judged before this UTC time (ISO 8601); null if not filtered.")
+    exclude: list[Literal["overlap"]] = Field(
+        default_factory=list, description="Pair sets left out: 'overlap' for prompts found in the training data."
+    )
+
+
+class OverlapExclusion(BaseModel):
+    """Pairs left out because their prompts appear in the fine-tuning data (docs/fairness-checks.md)."""
+
+    check_id: int = Field(description="The overlap check used (the experiment's latest).")
+    checked_at: str | None = Field(description="When that check ran (UTC, ISO 8601).")
+    train_sha256: str = Field(description="SHA-256 of the training file the check read.")
+    flagged_pairs: int = Field(description="Pairs the check flagged (exact plus near matches).")
+    excluded_pairs: int = Field(description="Flagged pairs that this report's filters would otherwise include.")
+
+
+class Exclusions(BaseModel):
+    """What a report left out on request (`exclude=`); empty when nothing was asked."""
+
+    overlap: OverlapExclusion | None = Field(default=None, description="Set with exclude=overlap.")
+
+
+class GenerationFieldCounts(BaseModel):
+    """Pairs by how one decoding setting compares between Base and FT."""
+
+    equal: int = Field(description="Pairs where both sides give the setting and it is equal.")
+    different: int = Field(description="Pairs where both sides give it and it differs.")
+    unknown: int = Field(description="Pairs where a side does not give it (never counted as equal).")
+
+
+class GenerationSides(BaseModel):
+    """The experiment-level generation settings of each side, as stored."""
+
+    base: dict[str, Any] | None = Field(description="Base's settings; null if not given.")
+    ft: dict[str, Any] | None = Field(description="FT's settings; null if not given.")
+
+
+class GenerationCheck(BaseModel):
+    """Were Base and FT generated with the same decoding settings? (docs/fairness-checks.md)."""
+
+    n_pairs: int = Field(description="Pairs checked (those passing the report's filters).")
+    pairs_with_settings: int = Field(description="Pairs that carry settings for at least one side.")
+    matched_pairs: int = Field(description="Pairs whose compared settings are all equal.")
+    mismatched_pairs: int = Field(description="Pairs with a setting that differs between Base and FT.")
+    unknown_pairs: int = Field(description="Pairs where settings are missing on a side, so equality is unknown.")
+    differing_fields: dict[str, int] = Field(description="Setting name to the number of pairs where it differs.")
+    fields: dict[str, GenerationFieldCounts] = Field(description="Per setting: equal, different and unknown counts.")
+    experiment: GenerationSides = Field(description="The experiment-level settings of each side.")
 
 
 class WinRateReport(ResultSetInfo):
@@ -145,6 +192,8 @@ class WinRateReport(ResultSetInfo):
     base_model: str = Field(description="The Base model's name.")
     ft_model: str = Field(description="The fine-tuned model's name.")
     filters: ReportFilters = Field(description="Pair filters applied.")
+    excluded: Exclusions = Field(default_factory=Exclusions, description="Pairs left out on request (exclude=).")
+    generation: GenerationCheck = Field(description="Base/FT decoding-settings comparison of the pairs reported.")
     group_by: str | None = Field(description="Tag or metadata key the slices are by; null without slices.")
     overall: WinRateBlock = Field(description="Statistics over every pair that passes the filters.")
     slices: list[WinRateSlice] = Field(description="One block per group_by value, by value; empty without group_by.")
@@ -209,6 +258,7 @@ class FailuresReport(ResultSetInfo):
     experiment: str = Field(description="Experiment name.")
     kind: Literal["losses", "incomplete"] = Field(description="Which cases: losses or incomplete pairs.")
     tie_margin: float | None = Field(default=None, description="Tie margin of the losses; absent for kind=incomplete.")
+    excluded: Exclusions = Field(default_factory=Exclusions, description="Pairs left out on request (exclude=).")
     tag_counts: TagCounts = Field(description="Failure-tag counts per side.")
     cases: list[FailureCase | IncompleteCase] = Field(
         description="FailureCase items for losses (lowest score first), IncompleteCase items for incomplete."

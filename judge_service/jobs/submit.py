@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from judge_service.contract.judging import PairwiseRequest
+from judge_service.contract.judging import GENERATION_FIELDS, GenerationSettings, PairItem, PairwiseRequest
 from judge_service.engine.client import JudgeUnavailableError
 from judge_service.engine.keys import pair_content_hash, texts_hash
 from judge_service.jobs.context import JobContext
@@ -57,6 +58,34 @@ def tag_texts(tags: dict[str, Any]) -> dict[str, str | None]:
         else:
             out[key] = None if value is None else str(value)
     return out
+
+
+def _merged(spec: GenerationSettings | None, item: GenerationSettings | None) -> dict[str, Any] | None:
+    """One side's settings for an item: the experiment's fields, overridden by the item's; None when neither."""
+    if spec is None and item is None:
+        return None
+    merged = {**(spec.stored() if spec else {}), **(item.stored() if item else {})}
+    return {name: merged[name] for name in GENERATION_FIELDS if name in merged}
+
+
+def item_generation(request: PairwiseRequest, item: PairItem) -> dict[str, Any] | None:
+    """The stored `generation` of a pair: both sides' settings, or None when neither side's were sent."""
+    spec = request.experiment
+    base, ft = _merged(spec.base_generation, item.base_generation), _merged(spec.ft_generation, item.ft_generation)
+    return None if base is None and ft is None else {"base": base, "ft": ft}
+
+
+def stored_content_hash(item: PairItem, generation: dict[str, Any] | None) -> str:
+    """Identity of a stored pair: its texts, and its generation settings when any were sent.
+
+    Without settings the hash is the one pairs always had, so pairs stored before settings existed
+    still match a re-send without them; settings that differ from the stored ones are a conflict (409).
+    """
+    digest = pair_content_hash(item.prompt, item.base_output, item.ft_output, item.reference)
+    if generation is None:
+        return digest
+    body = json.dumps([digest, generation], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def request_hash(request: PairwiseRequest) -> str:
@@ -181,6 +210,20 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                         f"experiment {spec.name!r} was created with {field}={getattr(experiment, field)!r}; "
                         "use a new experiment name for another model",
                     )
+            for side in ("base_generation", "ft_generation"):
+                sent = getattr(spec, side)
+                if sent is None:
+                    continue
+                stored = getattr(experiment, side)
+                if stored is None:
+                    setattr(experiment, side, sent.stored())  # first use, like the experiment itself
+                elif stored != sent.stored():
+                    raise SubmitError(
+                        409,
+                        ["body", "experiment", side],
+                        f"experiment {spec.name!r} was given {side}={stored!r}; per-item settings may differ, "
+                        "the experiment's may not",
+                    )
             try:
                 rubric_row = await repo.record_rubric_version(session, version)
             except ValueError as exc:
@@ -195,19 +238,22 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                     "reference": item.reference,
                     "tags": tag_texts(item.tags),
                     "meta": item.metadata,
-                    "content_hash": pair_content_hash(item.prompt, item.base_output, item.ft_output, item.reference),
+                    "content_hash": stored_content_hash(item, generation),
                     "texts_hash": texts_hash(item.prompt, item.base_output, item.ft_output),
+                    "generation": generation,
                 }
-                for item in request.items
+                for item, generation in ((item, item_generation(request, item)) for item in request.items)
             ]
+            if not experiment.has_pair_generation and any(r["generation"] is not None for r in rows):
+                experiment.has_pair_generation = True
             pair_ids, conflicts = await repo.upsert_pair_ids(session, experiment.id, rows)
             if conflicts:
                 first = conflicts[0]
                 raise SubmitError(
                     409,
                     ["body", "items", first.index, "id"],
-                    f"pair {first.external_id!r} already exists in experiment {spec.name!r} with different texts; "
-                    "stored pairs are immutable, send it under a new id",
+                    f"pair {first.external_id!r} already exists in experiment {spec.name!r} with different texts "
+                    "or generation settings; stored pairs are immutable, send it under a new id",
                 )
             new_run = await create_run(
                 session,

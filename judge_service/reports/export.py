@@ -147,6 +147,13 @@ def conclusion_lines(report: WinRateReport | Mapping[str, Any]) -> list[str]:
     lines = [f"Conclusion: {conclusion_text(overall.conclusion)} ({overall.conclusion})"]
     for w in overall.warnings:
         lines.append(f"{'BLOCKING ' if w.blocking else ''}warning {w.code}: {w.message}")
+    excluded = as_report(report).excluded
+    overlap = excluded.overlap
+    if overlap is not None:
+        lines.append(
+            f"Excluded {overlap.excluded_pairs} pairs whose prompts are in the training data "
+            f"(overlap check {overlap.check_id}, train sha256 {overlap.train_sha256[:12]})"
+        )
     return lines
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.overlap.checks import NoOverlapCheckError, with_overlap_exclusion
 from judge_service.reports.errors import ReportError
 from judge_service.reports.winrate import describe_set
 from judge_service.rubrics.models import FAILURE_TAGS
@@ -43,6 +44,10 @@ async def failure_report(
     result_set = await find_result_set(session, experiment.id, rubric=rubric, judge=judge)
     if result_set is None:
         raise ReportError(404, f"experiment {experiment.name!r} has no judge results matching the filters")
+    try:
+        flt, excluded = await with_overlap_exclusion(session, experiment, flt, result_set.id)
+    except NoOverlapCheckError as exc:
+        raise ReportError(409, str(exc), ["query", "exclude"]) from exc
     tag_columns = [
         func.sum(case((PairResult.tags_base_mask.op("&")(bit) != 0, 1), else_=0)) for bit in TAG_BITS.values()
     ] + [func.sum(case((PairResult.tags_ft_mask.op("&")(bit) != 0, 1), else_=0)) for bit in TAG_BITS.values()]
@@ -57,6 +62,7 @@ async def failure_report(
             "experiment": experiment.name,
             **await describe_set(session, result_set),
             "kind": kind,
+            "excluded": excluded or {"overlap": None},
             "tag_counts": tag_counts,
             "cases": await _incomplete_cases(session, result_set.id, flt, limit),
         }
@@ -149,6 +155,7 @@ async def failure_report(
         **await describe_set(session, result_set),
         "kind": kind,
         "tie_margin": tie_margin,
+        "excluded": excluded or {"overlap": None},
         "tag_counts": tag_counts,
         "cases": cases,
     }

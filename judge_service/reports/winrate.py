@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.overlap.checks import NoOverlapCheckError, with_overlap_exclusion
 from judge_service.reports.errors import ReportError
+from judge_service.reports.generation import generation_check, generation_warnings, summarize
 from judge_service.reports.offload import LIMITS, run_cpu
 from judge_service.reports.warnings import (
     Thresholds,
@@ -175,6 +177,10 @@ async def win_rate_report(
         raise ReportError(
             404, f"experiment {experiment.name!r} has no results from source {source!r} matching the filters"
         )
+    try:
+        flt, excluded = await with_overlap_exclusion(session, experiment, flt, result_set.id)
+    except NoOverlapCheckError as exc:
+        raise ReportError(409, str(exc), ["query", "exclude"]) from exc
     judged = source == "judge"
     overall_extra: list[dict[str, Any]] = []
     if judged:
@@ -186,6 +192,14 @@ async def win_rate_report(
     options: dict[str, Any] = {"tie_margin": margin, "limits": limits, "judged": judged}
 
     data = await aggregate(session, result_set.id, flt, group_by, tie_margin=margin)
+    everything = await aggregate(session, result_set.id, flt, None, tie_margin=margin) if group_by else data
+    n_pairs = int(everything.get(None, SliceData()).sums.get("pairs", 0))
+    if experiment.has_pair_generation:
+        generation = await generation_check(session, result_set.id, flt)
+    else:  # no pair of the experiment was sent with settings: every pair is unknown, no query needed
+        generation = summarize([(None, n_pairs)] if n_pairs else [])
+    generation["experiment"] = {"base": experiment.base_generation, "ft": experiment.ft_generation}
+    overall_extra = generation_warnings(generation) + overall_extra
     report: dict[str, Any] = {
         "experiment": experiment.name,
         "base_model": experiment.base_model,
@@ -196,7 +210,10 @@ async def win_rate_report(
             "metadata": flt.metadata,
             "since": flt.since.isoformat() if flt.since else None,
             "until": flt.until.isoformat() if flt.until else None,
+            "exclude": ["overlap"] if flt.exclude_overlap else [],
         },
+        "excluded": excluded or {"overlap": None},
+        "generation": generation,
         "group_by": group_by,
     }
     if group_by:
@@ -207,7 +224,6 @@ async def win_rate_report(
                 "(JUDGE_MAX_REPORT_SLICES): slice by a coarser key or filter first",
                 ["query", "group_by"],
             )
-        everything = await aggregate(session, result_set.id, flt, None, tie_margin=margin)
         report["overall"], report["slices"] = await run_cpu(
             _blocks, everything.get(None, SliceData()), data, n_resamples, overall_extra, options
         )

@@ -16,6 +16,7 @@ from judge_service.stats.pairs import DEFAULT_TIE_MARGIN
 from judge_service.store.models import (
     DimensionRollup,
     JudgeFingerprint,
+    OverlapMatch,
     Pair,
     PairDimensionResult,
     PairResult,
@@ -36,11 +37,20 @@ class PairFilter:
     metadata: dict[str, str] = field(default_factory=dict)
     since: datetime | None = None
     until: datetime | None = None
+    # exclude=overlap: leave out the pairs flagged by the experiment's latest overlap check, bound
+    # to that check's id by the report (overlap/checks.py) before any query runs.
+    exclude_overlap: bool = False
+    overlap_check_id: int | None = None
 
     @property
     def needs_pairs(self) -> bool:
         """True when the filter reads the pairs table."""
         return bool(self.tags or self.metadata)
+
+    @property
+    def filtered(self) -> bool:
+        """True when the filter leaves out any pair of the set (so the rollups cannot answer)."""
+        return bool(self.needs_pairs or self.since or self.until or self.exclude_overlap)
 
 
 @dataclass
@@ -128,6 +138,11 @@ def set_conditions(set_id: int, flt: PairFilter) -> list[ColumnElement[bool]]:
         conditions.append(PairResult.judged_at >= flt.since)
     if flt.until is not None:
         conditions.append(PairResult.judged_at < flt.until)
+    if flt.exclude_overlap:
+        if flt.overlap_check_id is None:
+            raise ValueError("exclude_overlap needs the overlap check's id (overlap.checks.with_overlap_exclusion)")
+        flagged = select(OverlapMatch.pair_id).where(OverlapMatch.check_id == flt.overlap_check_id)
+        conditions.append(PairResult.pair_id.not_in(flagged))
     return conditions
 
 
@@ -152,7 +167,7 @@ async def aggregate(
     a score (incomplete) count in `pairs` only. `tie_margin` decides which pairs are decisive
     for the length sums (docs/statistics.md).
     """
-    unfiltered = not (flt.needs_pairs or flt.since or flt.until or group_by)
+    unfiltered = not (flt.filtered or group_by)
     if unfiltered and use_rollups:
         return {None: await _from_rollups(session, set_id, tie_margin)}
     # Without group_by everything is one slice (None); GROUP BY a constant is not portable SQL.
@@ -241,7 +256,7 @@ async def aggregate(
         func.sum(PairDimensionResult.score),
         func.count(PairDimensionResult.base_mean),
     ).where(PairDimensionResult.result_set_id == set_id)
-    if flt.needs_pairs or group_by or flt.since or flt.until:
+    if flt.filtered or group_by:
         dim_stmt = dim_stmt.join(
             PairResult,
             and_(

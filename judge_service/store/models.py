@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -71,6 +72,11 @@ class Experiment(Base):
     base_model: Mapped[str] = mapped_column(String(300))
     ft_model: Mapped[str] = mapped_column(String(300))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # Decoding settings each side was generated with (contract GenerationSettings), set on first use.
+    base_generation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    ft_generation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Some pair was stored with generation settings: only then does a report read the pairs' settings.
+    has_pair_generation: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -91,6 +97,9 @@ class Pair(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     # Prompt and answers only: how imported labels without an id find their pair.
     texts_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    # {"base": settings | null, "ft": settings | null} with keys in a fixed order, or NULL when neither
+    # side's settings were sent (docs/fairness-checks.md); part of `content_hash` when present.
+    generation: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     judgments: Mapped[list[Judgment]] = relationship(back_populates="pair", order_by="Judgment.id")
@@ -452,3 +461,31 @@ class LabelingAssignment(Base):
     comment: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
     submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OverlapCheck(Base):
+    """One eval/train overlap check of an experiment's prompts against a training file."""
+
+    __tablename__ = "overlap_checks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    train_sha256: Mapped[str] = mapped_column(String(64))  # SHA-256 of the training file's bytes
+    train_name: Mapped[str | None] = mapped_column(String(300), default=None)
+    train_lines: Mapped[int] = mapped_column(Integer)  # lines read (non-empty)
+    train_texts: Mapped[int] = mapped_column(Integer)  # lines that yielded a prompt text
+    eval_pairs: Mapped[int] = mapped_column(Integer)
+    exact: Mapped[int] = mapped_column(Integer)
+    near: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # shingle size, permutations, threshold
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OverlapMatch(Base):
+    """An eval pair whose prompt appears in the training file of a check: exactly or near-exactly."""
+
+    __tablename__ = "overlap_matches"
+    check_id: Mapped[int] = mapped_column(ForeignKey("overlap_checks.id", ondelete="CASCADE"), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # exact | near
+    similarity: Mapped[float] = mapped_column(Float)  # Jaccard of word shingles (1.0 for exact)
+    train_line: Mapped[int] = mapped_column(Integer)  # 1-based line number of the best match

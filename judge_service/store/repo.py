@@ -250,7 +250,7 @@ async def upsert_pair_ids(
     if can_copy(session) and rows:
         columns = [
             "experiment_id", "external_id", "prompt", "base_output", "ft_output", "reference",
-            "tags", "metadata", "content_hash", "texts_hash", "created_at",
+            "tags", "metadata", "content_hash", "texts_hash", "generation", "created_at",
         ]  # fmt: skip
         records = [
             (
@@ -264,6 +264,7 @@ async def upsert_pair_ids(
                 json.dumps(r.get("meta") or {}),
                 r["content_hash"],
                 r.get("texts_hash"),
+                None if r.get("generation") is None else json.dumps(r["generation"]),
                 now,
             )
             for r in rows

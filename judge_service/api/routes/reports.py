@@ -64,9 +64,13 @@ def pair_filter(
     meta: Annotated[list[QueryValue], Query(description="Metadata filter KEY:VALUE (repeatable).")] = [],  # noqa: B006
     since: Annotated[UtcDatetime | None, Query(description="Judged at or after (ISO 8601).")] = None,
     until: Annotated[UtcDatetime | None, Query(description="Judged before (ISO 8601).")] = None,
+    exclude: Annotated[
+        list[Literal["overlap"]],
+        Query(description="overlap: leave out pairs flagged by the experiment's latest eval/train overlap check."),
+    ] = [],  # noqa: B006
 ) -> PairFilter:
     """Pair filters shared by the reports (datetimes in UTC: SQLite compares timestamps as text)."""
-    return PairFilter(_pairs(tag, "tag"), _pairs(meta, "meta"), since, until)
+    return PairFilter(_pairs(tag, "tag"), _pairs(meta, "meta"), since, until, exclude_overlap="overlap" in exclude)
 
 
 Filter = Annotated[PairFilter, Depends(pair_filter)]

@@ -1,0 +1,1 @@
+"""Eval/train overlap check: which eval prompts appear in fine-tuning data (docs/fairness-checks.md)."""
