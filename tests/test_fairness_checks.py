@@ -234,7 +234,7 @@ async def test_overlap_check_api_cli_and_exclusion(
     low, high = proportion_confint(mean * len(scores), len(scores), alpha=0.05, method="wilson")
     assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((100 * low, 100 * high))
     full = (await http.get("/reports/win-rate", params={"experiment": "ovl"}, headers=read)).json()
-    assert full["overall"]["n_pairs"] == 200 and full["excluded"] == {}
+    assert full["overall"]["n_pairs"] == 200 and full["excluded"] == {"overlap": None}
     assert full["overall"]["win_rate"] == pytest.approx(100 * sum(outcome(i) for i in range(200)) / 200)
     # The other pair-level report shares the filter.
     failures = await http.get(

@@ -401,8 +401,8 @@ async def test_rejudge_change_ci_is_paired(scripted: tuple[Service, ScriptedJudg
 
 
 async def test_rollup_migration_refills_length_bins(scripted: tuple[Service, ScriptedJudge], database_url: str) -> None:
-    """Migration 0010 rebuilds the rollups with length bins and per-pair sums: down to 0009 (below it, whatever the head) and up again gives the
-    rollups the incremental refreshes kept, and the same report."""
+    """Migration 0010 rebuilds the rollups with length bins and per-pair sums: down to 0009 (below it, whatever
+    the head) and up again gives the rollups the incremental refreshes kept, and the same report."""
     import asyncio
 
     from alembic import command

@@ -193,7 +193,10 @@ class WinRateReport(ResultSetInfo):
     ft_model: str = Field(description="The fine-tuned model's name.")
     filters: ReportFilters = Field(description="Pair filters applied.")
     excluded: Exclusions = Field(default_factory=Exclusions, description="Pairs left out on request (exclude=).")
-    generation: GenerationCheck = Field(description="Base/FT decoding-settings comparison of the pairs reported.")
+    generation: GenerationCheck | None = Field(
+        default=None,
+        description="Base/FT decoding-settings comparison of the pairs reported (always set by the service).",
+    )
     group_by: str | None = Field(description="Tag or metadata key the slices are by; null without slices.")
     overall: WinRateBlock = Field(description="Statistics over every pair that passes the filters.")
     slices: list[WinRateSlice] = Field(description="One block per group_by value, by value; empty without group_by.")
