@@ -1,7 +1,8 @@
 """Notebook-style walkthrough of the Python client: submit two JSONL files, wait, read the report, export.
 
-Run it against a running service (`judge-service serve`, or `judge-service demo` for one with the
-embedded judge) with a key that has the submit and read scopes:
+Run it against a running service (`judge-service serve`, with the embedded judge from
+`judge-service judge-model serve` beside it; `judge-service demo` stops what it starts) with a key
+that has the submit and read scopes:
 
     JUDGE_URL=http://127.0.0.1:8000 JUDGE_API_KEY=js_... python examples/client_walkthrough.py
 

@@ -1,6 +1,7 @@
-"""Typed resource models: experiments, pairs, rubrics, schedules, health, label imports, labelling tasks.
+"""Typed resource models: experiments, pairs, schedules, health, label imports, labelling tasks.
 
-What the non-report routes return, field by field (the reports are in `contract/reports.py`). The
+What the other non-report routes return, field by field (the reports are in `contract/reports.py`,
+rubrics in `contract/rubrics.py`, experiment creation and export in `contract/experiments.py`). The
 routes keep building plain dicts and FastAPI validates them into these models (`response_model`).
 """
 
