@@ -4,7 +4,7 @@ Run it against a running service (`judge-service serve`, with the embedded judge
 `judge-service judge-model serve` beside it; `judge-service demo` stops what it starts) with a key
 that has the submit and read scopes:
 
-    JUDGE_URL=http://127.0.0.1:8000 JUDGE_API_KEY=js_... python examples/client_walkthrough.py
+    JUDGE_SERVICE_URL=http://127.0.0.1:8000 JUDGE_SERVICE_KEY=js_... python examples/client_walkthrough.py
 
 Each `# %%` block is one notebook cell. Only `JudgeClient` talks to the service.
 """
@@ -27,7 +27,7 @@ assert pairs.base_model is not None and pairs.ft_model is not None
 print(f"{len(pairs.items)} pairs: {pairs.base_model} (Base) vs {pairs.ft_model} (FT)")
 
 
-# %% Submit in batches and wait, printing progress (JUDGE_URL and JUDGE_API_KEY come from the environment).
+# %% Submit in batches and wait, printing progress (JUDGE_SERVICE_URL and JUDGE_SERVICE_KEY come from the environment).
 def show(p: Progress) -> None:
     """Progress callback: judgments done so far."""
     print(f"  judged {p.completed}/{p.total} ({p.failed} failed), runs finished {p.finished_runs}/{p.runs}")

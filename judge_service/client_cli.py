@@ -24,9 +24,10 @@ console = make_console()
 err_console = Console(stderr=True)
 
 Url = Annotated[
-    str | None, typer.Option("--url", envvar="JUDGE_URL", help="The service's URL (default http://127.0.0.1:8000).")
+    str | None,
+    typer.Option("--url", envvar="JUDGE_SERVICE_URL", help="The service's URL (default http://127.0.0.1:8000)."),
 ]
-Key = Annotated[str | None, typer.Option("--key", envvar="JUDGE_API_KEY", help="API key (submit and read scopes).")]
+Key = Annotated[str | None, typer.Option("--key", envvar="JUDGE_SERVICE_KEY", help="API key (submit and read scopes).")]
 
 
 def _client(url: str | None, key: str | None) -> JudgeClient:

@@ -391,8 +391,8 @@ def run_walkthrough(live: Live, out: Path, timeout: float) -> subprocess.Complet
     """The example script in its own process, as a user runs it."""
     env = {
         **os.environ,
-        "JUDGE_URL": live.url,
-        "JUDGE_API_KEY": live.key,
+        "JUDGE_SERVICE_URL": live.url,
+        "JUDGE_SERVICE_KEY": live.key,
         "WALKTHROUGH_OUT": str(out),
         "PYTHONPATH": str(ROOT),
     }

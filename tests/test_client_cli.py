@@ -33,8 +33,8 @@ def live(tmp_path: Path, fake_judge: FakeJudgeServer) -> Iterator[Live]:
 @pytest.fixture
 def cli(live: Live, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     """A CLI runner pointed at the live service (API) and its database (direct commands)."""
-    monkeypatch.setenv("JUDGE_URL", live.url)
-    monkeypatch.setenv("JUDGE_API_KEY", live.key)
+    monkeypatch.setenv("JUDGE_SERVICE_URL", live.url)
+    monkeypatch.setenv("JUDGE_SERVICE_KEY", live.key)
     monkeypatch.setenv("JUDGE_DATABASE_URL", live.settings.database_url)
     get_settings.cache_clear()
     yield CliRunner()
@@ -100,6 +100,33 @@ def test_submit_then_export_csv_and_jsonl(cli: CliRunner, live: Live, tmp_path: 
     assert all(len(line["rationales"]) == 2 and line["judgments"] == 2 for line in lines)
     missing = cli.invoke(app, ["export", "--experiment", "nope"])
     assert missing.exit_code == 1 and "no experiment 'nope'" in missing.output
+
+
+def test_params_in_the_files_feed_the_generation_check(cli: CliRunner, live: Live, tmp_path: Path) -> None:
+    """A line's decoding params become the pair's generation settings: a temperature that differs on
+    2 of 5 pairs is a generation_mismatch on exactly those, and a file without params is unknown."""
+    base_rows = outputs(5, "m-base", good=False)
+    ft_rows = outputs(5, "m-ft", good=True)
+    for i, (b, f) in enumerate(zip(base_rows, ft_rows, strict=True)):
+        b["params"] = {"temperature": 0.7, "max_new_tokens": 256, "top_k": 50}
+        f["params"] = {"temperature": 1.0 if i < 2 else 0.7, "max_tokens": 256, "top_k": 50}
+    args = ["submit", "--base", str(write_jsonl(tmp_path / "b.jsonl", base_rows)), "--ft"]
+    args += [str(write_jsonl(tmp_path / "f.jsonl", ft_rows)), "--experiment", "gen", "--rubric", "customer_service"]
+    assert (result := cli.invoke(app, args)).exit_code == 0, result.output
+    headers = {"Authorization": f"Bearer {live.key}"}
+    report = httpx.get(f"{live.url}/reports/win-rate", params={"experiment": "gen"}, headers=headers).json()
+    generation = report["generation"]
+    assert (generation["matched_pairs"], generation["mismatched_pairs"], generation["unknown_pairs"]) == (3, 2, 0)
+    assert generation["differing_fields"] == {"temperature": 2}
+    assert generation["fields"]["max_tokens"] == {"equal": 5, "different": 0, "unknown": 0}
+    codes = [w["code"] for w in report["overall"]["warnings"]]
+    assert "generation_mismatch" in codes
+
+    plain = ["submit", "--base", str(write_jsonl(tmp_path / "b2.jsonl", outputs(3, "m-base", good=False))), "--ft"]
+    plain += [str(write_jsonl(tmp_path / "f2.jsonl", outputs(3, "m-ft", good=True))), "--experiment", "nogen"]
+    assert (result := cli.invoke(app, [*plain, "--rubric", "customer_service"])).exit_code == 0, result.output
+    report = httpx.get(f"{live.url}/reports/win-rate", params={"experiment": "nogen"}, headers=headers).json()
+    assert report["generation"]["unknown_pairs"] == 3 and report["generation"]["matched_pairs"] == 0
 
 
 def human_labels(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:

@@ -420,8 +420,8 @@ class _Base:
         batch_size: int,
         poll_interval: float,
     ) -> None:
-        self.url = (url or os.environ.get("JUDGE_URL") or DEFAULT_URL).rstrip("/")
-        self.key = key if key is not None else os.environ.get("JUDGE_API_KEY")
+        self.url = (url or os.environ.get("JUDGE_SERVICE_URL") or DEFAULT_URL).rstrip("/")
+        self.key = key if key is not None else os.environ.get("JUDGE_SERVICE_KEY")
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -469,7 +469,7 @@ class _Base:
 class JudgeClient(_Base):
     """Synchronous client (httpx): submit pairs in batches, wait for runs, read reports, upload labels.
 
-    `url` and `key` default to the environment variables JUDGE_URL and JUDGE_API_KEY. Requests that
+    `url` and `key` default to the environment variables JUDGE_SERVICE_URL and JUDGE_SERVICE_KEY. Requests that
     fail with 429, 5xx or a connection error are retried `retries` times with exponential backoff
     (honouring Retry-After); submissions carry content-derived Idempotency-Keys, so a retry never
     judges twice. Error answers raise JudgeServiceError with the server's `detail`.

@@ -95,8 +95,34 @@ def _side(path: Path, side: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
         if params is not None:
             extras.setdefault("metadata", {})
             extras["metadata"] = {**extras["metadata"], f"{side}_params": params}
+            generation = generation_from_params(params)
+            if generation:
+                extras["generation"] = generation
         out[pair_id] = {"prompt": prompt, "output": output, **extras}
     return out, models
+
+
+# `params` keys (as generation pipelines write them) that are decoding settings the service compares
+# between Base and FT (docs/fairness-checks.md); other keys stay in the pair's metadata only.
+PARAM_SETTINGS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "max_tokens",
+    "max_new_tokens": "max_tokens",
+    "seed": "seed",
+    "system_prompt": "system_prompt",
+    "system_prompt_sha256": "system_prompt_sha256",
+}
+
+
+def generation_from_params(params: object) -> dict[str, Any]:
+    """The decoding settings in a line's `params`, named as the service's `generation` fields.
+
+    Values are passed on as given: the service validates them and names the field when one is wrong.
+    """
+    if not isinstance(params, dict):
+        return {}
+    return {field: params[key] for key, field in PARAM_SETTINGS.items() if params.get(key) is not None}
 
 
 def join_files(base_path: str | Path, ft_path: str | Path) -> JoinedPairs:
@@ -140,5 +166,8 @@ def join_files(base_path: str | Path, ft_path: str | Path) -> JoinedPairs:
         metadata = {**f.get("metadata", {}), **b.get("metadata", {})}
         if metadata:
             item["metadata"] = metadata
+        for side, row in (("base", b), ("ft", f)):
+            if "generation" in row:
+                item[f"{side}_generation"] = row["generation"]
         joined.items.append(item)
     return joined
