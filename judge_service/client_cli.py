@@ -190,16 +190,16 @@ def experiments_create(
             except JudgeServiceError as exc:
                 raise _fail(str(exc)) from exc
     else:
-        from judge_service.api.routes.experiments import experiment_view
-        from judge_service.cli import _with_session
-        from judge_service.store.experiments import ExperimentConflictError, ensure_experiment
+        from judge_service.config import get_settings
+        from judge_service.store import db
+        from judge_service.store.experiments import ExperimentConflictError, ensure_experiment, experiment_view
 
         async def create(session: AsyncSession) -> ExperimentView:
             exp, created = await ensure_experiment(session, spec.name, spec.base_model, spec.ft_model, spec.metadata)
             return experiment_view(exp, created)
 
         try:
-            view = asyncio.run(_with_session(create))
+            view = asyncio.run(db.in_transaction(get_settings().database_url, create))
         except ExperimentConflictError as exc:
             raise _fail(str(exc)) from exc
     console.print(

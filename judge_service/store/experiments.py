@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from judge_service.contract.experiments import ExperimentView
 from judge_service.store import repo
 from judge_service.store.models import Experiment, utcnow
 
@@ -39,3 +40,16 @@ async def ensure_experiment(
                 field, f"experiment {name!r} exists with {field} {getattr(stored, field)!r}, not {row[field]!r}"
             )
     return stored, False
+
+
+def experiment_view(exp: Experiment, created: bool) -> ExperimentView:
+    """API view of a stored experiment."""
+    return ExperimentView(
+        id=exp.id,
+        name=exp.name,
+        base_model=exp.base_model,
+        ft_model=exp.ft_model,
+        metadata=exp.meta or {},
+        created_at=repo.as_utc_iso(exp.created_at),
+        created=created,
+    )

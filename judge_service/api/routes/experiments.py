@@ -17,7 +17,7 @@ from judge_service.jobs.results import verdict_of
 from judge_service.reports.pairs_export import export_page
 from judge_service.rubrics.registry import RubricError
 from judge_service.store import repo
-from judge_service.store.experiments import ExperimentConflictError, ensure_experiment
+from judge_service.store.experiments import ExperimentConflictError, ensure_experiment, experiment_view
 from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow
 
 router = APIRouter(tags=["experiments"])
@@ -133,19 +133,6 @@ async def create_experiment(
     if created:
         return view
     return JSONResponse(view.model_dump(), status_code=200)
-
-
-def experiment_view(exp: Experiment, created: bool) -> ExperimentView:
-    """API view of a stored experiment."""
-    return ExperimentView(
-        id=exp.id,
-        name=exp.name,
-        base_model=exp.base_model,
-        ft_model=exp.ft_model,
-        metadata=exp.meta or {},
-        created_at=repo.as_utc_iso(exp.created_at),
-        created=created,
-    )
 
 
 # Declared after `/pairs/{pair_id}` so a pair whose id is "export" is still found there.
