@@ -536,8 +536,8 @@ def rubrics_add(
     from judge_service.store.rubric_store import add_rubric
 
     settings = get_settings()
-    text = file.read_text(encoding="utf-8")
     try:
+        text = file.read_text(encoding="utf-8")
         if len(text) > MAX_RUBRIC_CHARS:
             raise ValueError(f"longer than {MAX_RUBRIC_CHARS} characters")
         check_not_blank(check_text(text))
@@ -584,6 +584,7 @@ def rubrics_preview(
     from pydantic import ValidationError
 
     from judge_service.contract.judging import PairItem
+    from judge_service.contract.validation import load_json
     from judge_service.rubrics.defences import NONCE_BYTES, ControlTokens
     from judge_service.rubrics.registry import RubricError, RubricVersion
     from judge_service.rubrics.render import ORDERS, Mode, is_defended, render_defended
@@ -593,7 +594,7 @@ def rubrics_preview(
     if mode not in ("reasoned", "fast"):
         raise typer.BadParameter("must be reasoned or fast", param_hint="--mode")
     try:
-        data = json.loads(pair.read_text(encoding="utf-8"))
+        data = load_json(pair.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("must be a JSON object")
         item = PairItem.model_validate({"id": "preview", **data})

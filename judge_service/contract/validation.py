@@ -8,7 +8,8 @@ One set of rules, so a value refused by `POST /judge/pairwise` is refused everyw
   (PostgreSQL cannot store U+0000 in text or JSON, and a lone surrogate cannot be encoded as UTF-8);
   everything else is stored as sent;
 * answers made only of whitespace and invisible format characters (zero-width space, BOM, ...) are blank;
-* numbers fit their column types (int32 / int64), floats are finite;
+* numbers fit their column types (int32 / int64), floats are finite; generation settings take
+  JSON numbers only (a boolean or a numeric string is refused, not converted);
 * JSON objects (metadata) are at most `MAX_JSON_DEPTH` deep and `MAX_JSON_CHARS` long when encoded;
 * datetimes convert to UTC without overflow and lie within `MIN_DATETIME`..`MAX_DATETIME`.
 
@@ -24,7 +25,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, Strict, StringConstraints
 
 INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
@@ -171,6 +172,19 @@ def to_utc(value: datetime) -> datetime:
     return converted
 
 
+def load_json(raw: str | bytes) -> Any:
+    """`json.loads` where every way hostile text can fail is a `ValueError` (callers catch only that).
+
+    `json.loads` also raises ValueError for integers past Python's digit limit, UnicodeDecodeError
+    (a ValueError) for bytes that are not UTF-8, and RecursionError for nesting past the recursion
+    limit: that one becomes a ValueError here. `JSONDecodeError`s pass through unchanged.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def experiment_id_of(ref: str) -> int | None:
     """The numeric id an experiment reference may stand for: ASCII digits within int64, else None."""
     if _DIGITS_RE.fullmatch(ref) and int(ref) <= INT64_MAX:
@@ -233,4 +247,7 @@ PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Int64Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Measured settings (generation settings): a JSON number as such; `true` or "0.7" is refused, not read as 1 or 0.7.
+StrictFiniteFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+StrictInt = Annotated[int, Strict()]
 UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 import sys
 import unicodedata
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
+
+from judge_service.contract.validation import load_json
 
 NUM_PERM = 128
 DEFAULT_SHINGLE = 5
@@ -129,8 +130,8 @@ def read_jsonl(chunks: Iterable[bytes], stats: TrainStats) -> Iterator[tuple[int
             return None
         stats.lines += 1
         try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            record = load_json(raw)
+        except ValueError as exc:
             raise TrainFormatError(number, f"not JSON ({exc})") from None
         if not isinstance(record, dict):
             raise TrainFormatError(number, "not a JSON object")
