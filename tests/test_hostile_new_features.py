@@ -7,14 +7,17 @@ afterwards (SQLite and PostgreSQL). Figures are checked against computations wri
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from judge_service.store import models
 from tests.conftest import Service, pair_items, pairwise_body
+from tests.fake_judge import FakeJudgeServer
 from tests.test_hostile_input import Case, loc_matches, send
 
 COUNTED = (
@@ -563,3 +566,336 @@ async def test_hostile_corpus_is_refused_and_stores_nothing(service: Service) ->
             problems.append(f"{case.name}: stored rows {before} -> {after}")
             before = after
     assert not problems, "\n".join(problems)
+
+
+# -- rubrics added at run time -------------------------------------------------------------------
+
+
+async def test_concurrent_identical_rubric_adds_give_one_201_and_one_200(service: Service) -> None:
+    """Two requests at once with the same text: one stores it, the other finds it (no 500 on the unique key)."""
+    admin = service.auth("admin")
+    text = rubric_yaml("race_rubric", dimensions=2)
+    replies = await asyncio.gather(*(service.http.post("/rubrics", json=add(text), headers=admin) for _ in range(2)))
+    assert sorted(r.status_code for r in replies) == [200, 201], [r.text for r in replies]
+    assert {r.json()["content_hash"] for r in replies} == {replies[0].json()["content_hash"]}
+    # Two different texts under one name@vN at once: one is stored, the other is a 409 with the diff.
+    texts = [rubric_yaml("race_other", description=f"text {i}") for i in range(2)]
+    replies = await asyncio.gather(*(service.http.post("/rubrics", json=add(t), headers=admin) for t in texts))
+    assert sorted(r.status_code for r in replies) == [201, 409], [r.text for r in replies]
+    conflict = next(r for r in replies if r.status_code == 409).json()["detail"][0]
+    assert conflict["loc"] == ["body", "rubric_text"] and '-description: "text' in conflict["diff"]
+    async with service.ctx.sessions() as session:
+        stored = (await session.execute(select(func.count()).select_from(models.RubricVersionRow))).scalar_one()
+    assert stored == 2
+
+
+async def test_builtin_rubric_text_changed_is_a_409_with_the_diff(service: Service) -> None:
+    admin = service.auth("admin")
+    same = await service.http.post("/rubrics", json=add(GENERAL_V2), headers=admin)
+    assert same.status_code == 200 and same.json()["created"] is False and same.json()["origin"] == "file"
+    changed = GENERAL_V2.replace("Default rubric", "Changed rubric")
+    reply = await service.http.post("/rubrics", json=add(changed), headers=admin)
+    assert reply.status_code == 409, reply.text
+    diff = reply.json()["detail"][0]["diff"]
+    assert "-  Default rubric for general" in diff and "+  Changed rubric for general" in diff
+    assert (
+        await service.http.post("/rubrics", json=add(GENERAL_V2), headers=service.auth("submit"))
+    ).status_code == 403
+
+
+async def test_added_rubric_is_listed_shown_and_judges(service: Service, fake_judge: FakeJudgeServer) -> None:
+    """A valid but unusual rubric (non-ASCII, Jinja-looking text, a weighted rule) is stored, shown and used."""
+    admin = service.auth("admin")
+    decision = "decision:\n  method: weighted\n  tie_margin: 0.5\n  weights:\n    d0: 2\n    d1: 0\n"
+    text = rubric_yaml("odd_rubric", description="Ünïcödé {{ 7*7 }} {% raw %} <<<", dimensions=2, decision=decision)
+    reply = await service.http.post("/rubrics", json=add(text), headers=admin)
+    assert reply.status_code == 201, reply.text
+    shown = await service.http.get("/rubrics/odd_rubric/1", headers=service.auth("read"))
+    assert shown.status_code == 200 and shown.json()["rubric"]["description"].startswith("Ünïcödé {{ 7*7 }}")
+    body = pairwise_body(pair_items(2), experiment="odd-exp", rubric="odd_rubric@v1")
+    judged = await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["rubric"] == "odd_rubric@v1" and judged.json()["status"] == "done"
+    # The rubric's text reaches the judge as written, never evaluated as a template.
+    systems = [m["content"] for r in fake_judge.state.requests for m in r["messages"] if m["role"] == "system"]
+    assert systems and all("Ünïcödé {{ 7*7 }} {% raw %}" in s for s in systems)
+    export = await service.http.get("/experiments/odd-exp/export", headers=service.auth("read"))
+    assert export.status_code == 200 and export.json()["rubric"] == "odd_rubric@v1"
+    assert all(set(p["dimensions"]) == {"d0", "d1"} for p in export.json()["items"])
+
+
+# -- experiments -------------------------------------------------------------------------------------
+
+
+async def test_concurrent_experiment_creates_give_one_201_and_one_200(service: Service) -> None:
+    body = {"name": "race/exp", "base_model": "b", "ft_model": "f", "metadata": {"k": 1}}
+    submit = service.auth("submit")
+    replies = await asyncio.gather(*(service.http.post("/experiments", json=body, headers=submit) for _ in range(2)))
+    assert sorted(r.status_code for r in replies) == [200, 201], [r.text for r in replies]
+    assert replies[0].json()["id"] == replies[1].json()["id"]
+    other = await service.http.post("/experiments", json={**body, "ft_model": "g"}, headers=submit)
+    assert other.status_code == 409 and other.json()["detail"][0]["loc"] == ["body", "ft_model"]
+    export = await service.http.get("/experiments/race/exp/export", headers=service.auth("read"))
+    assert export.status_code == 200 and export.json() | {"items": []} == {
+        "experiment": "race/exp",
+        "rubric": None,
+        "mode": "reasoned",
+        "total": 0,
+        "offset": 0,
+        "items": [],
+    }
+
+
+# -- generation settings -------------------------------------------------------------------------
+
+# (pair, base settings, ft settings, expected status, expected per-field status), written by hand.
+GENERATION_CASES: list[tuple[str, Any, Any, str, dict[str, str]]] = [
+    (
+        "same",
+        {"temperature": 0.7, "seed": 1},
+        {"temperature": 0.7, "seed": 1},
+        "matched",
+        {"temperature": "equal", "seed": "equal"},
+    ),
+    ("temp differs", {"temperature": 0.7}, {"temperature": 1.0}, "mismatched", {"temperature": "different"}),
+    ("top_p one side", {"temperature": 0.7, "top_p": 0.9}, {"temperature": 0.7}, "unknown", {"temperature": "equal"}),
+    ("base missing", None, {"temperature": 0.7}, "unknown", {}),
+    ("none", None, None, "unknown", {}),
+    (
+        "seed differs, top_p one side",
+        {"seed": 1, "max_tokens": 100},
+        {"seed": 2, "max_tokens": 100, "top_p": 0.5},
+        "mismatched",
+        {"seed": "different", "max_tokens": "equal"},
+    ),
+    ("both empty", {}, {}, "unknown", {}),
+    ("1 and 1.0", {"temperature": 1}, {"temperature": 1.0}, "matched", {"temperature": "equal"}),
+    (
+        "prompt vs its hash",
+        {"seed": 1, "system_prompt": "be nice"},
+        {"seed": 1, "system_prompt_sha256": "HASH"},
+        "matched",
+        {"seed": "equal", "system_prompt_sha256": "equal"},
+    ),
+]
+FIELDS = ("temperature", "top_p", "max_tokens", "seed", "system_prompt_sha256")
+
+
+async def test_generation_block_matches_a_hand_count(service: Service) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(b"be nice").hexdigest().upper()  # upper case: the service compares lower-cased
+    items = pair_items(len(GENERATION_CASES), prefix="gen")
+    for item, (_, base, ft, _, _) in zip(items, GENERATION_CASES, strict=True):
+        if base is not None:
+            item["base_generation"] = base
+        if ft is not None:
+            item["ft_generation"] = {k: (digest if v == "HASH" else v) for k, v in ft.items()}
+    reply = await service.http.post(
+        "/judge/pairwise", json=pairwise_body(items, experiment="gen-mix"), headers=service.auth("submit")
+    )
+    assert reply.status_code == 200, reply.text
+    report = await service.http.get("/reports/win-rate", params={"experiment": "gen-mix"}, headers=service.auth("read"))
+    assert report.status_code == 200, report.text
+    block = report.json()["generation"]
+    statuses = [case[3] for case in GENERATION_CASES]
+    assert block["n_pairs"] == len(GENERATION_CASES) == 9
+    assert block["pairs_with_settings"] == sum(1 for c in GENERATION_CASES if (c[1], c[2]) != (None, None)) == 8
+    assert (
+        (block["matched_pairs"], block["mismatched_pairs"], block["unknown_pairs"])
+        == (
+            statuses.count("matched"),
+            statuses.count("mismatched"),
+            statuses.count("unknown"),
+        )
+        == (3, 2, 4)
+    )
+    for name in FIELDS:
+        kinds = [case[4].get(name, "unknown") for case in GENERATION_CASES]
+        wanted = {k: kinds.count(k) for k in ("equal", "different", "unknown")}
+        assert block["fields"][name] == wanted, name
+    assert block["differing_fields"] == {"temperature": 1, "seed": 1}
+    codes = {w["code"]: w for w in report.json()["overall"]["warnings"]}
+    assert "generation_mismatch" in codes and "generation_unknown" in codes
+    assert "2 of 9 pairs" in codes["generation_mismatch"]["message"]
+    assert "4 of 9 pairs" in codes["generation_unknown"]["message"]
+
+
+# -- overlap checks ------------------------------------------------------------------------------
+
+
+async def test_overlap_shapes_empty_files_and_everything_excluded(service: Service) -> None:
+    admin, read, submit = service.auth("admin"), service.auth("read"), service.auth("submit")
+    items = pair_items(4, prefix="o")
+    reply = await service.http.post("/judge/pairwise", json=pairwise_body(items, experiment="ovl"), headers=submit)
+    assert reply.status_code == 200, reply.text
+    prompts = [i["prompt"] for i in items]
+    lines = [
+        {"messages": "not a list"},
+        {"messages": [1, "two", None]},
+        {"messages": [{"role": "user", "content": 5}]},
+        {"messages": [{"role": {"nested": True}, "content": prompts[3]}]},  # no user turn
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": prompts[0]}, {"type": "image"}]}]},
+        {"messages": [{"role": "USER", "content": prompts[1].upper()}]},  # casefolded: still exact
+        {"conversations": [{"from": "human", "value": prompts[2]}]},
+        {"prompt": ["not", "a", "string"]},
+        {},
+    ]
+    train = "\ufeff" + "\r\n".join(json.dumps(line) for line in lines) + "\r\n\r\n   \n"
+    reply = await service.http.post("/experiments/ovl/overlap", json={"train_jsonl": train}, headers=admin)
+    assert reply.status_code == 200, reply.text
+    check = reply.json()
+    assert (check["train_lines"], check["train_lines_with_text"]) == (9, 3)
+    assert sorted(m["pair_id"] for m in check["matches"]) == ["o0", "o1", "o2"]
+    assert {m["kind"] for m in check["matches"]} == {"exact"}
+
+    # Every pair excluded: the report answers and concludes nothing.
+    lines.append({"prompt": prompts[3]})
+    reply = await service.http.post("/experiments/ovl/overlap", json={"records": lines}, headers=admin)
+    assert reply.status_code == 200 and reply.json()["exact"] == 4, reply.text
+    report = await service.http.get(
+        "/reports/win-rate", params={"experiment": "ovl", "exclude": "overlap"}, headers=read
+    )
+    assert report.status_code == 200, report.text
+    overall = report.json()["overall"]
+    assert overall["n_pairs"] == 0 and overall["conclusion"] == "not_enough_evidence"
+    assert report.json()["excluded"]["overlap"]["excluded_pairs"] == 4
+
+    # A training file with nothing to compare is refused: it would store a check finding nothing that
+    # exclude=overlap would then read instead of the real one.
+    before = await row_counts(service)
+    for body, loc in (
+        ({"train_jsonl": ""}, ["body", "train_jsonl"]),
+        ({"train_jsonl": "\n \r\n"}, ["body", "train_jsonl"]),
+        ({"train_jsonl": '{"text": "another format"}'}, ["body", "train_jsonl"]),
+        ({"records": []}, ["body", "records"]),
+        ({"records": [{"messages": []}]}, ["body", "records"]),
+    ):
+        refused = await service.http.post("/experiments/ovl/overlap", json=body, headers=admin)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == loc, (body, refused.text)
+        assert "nothing to compare" in refused.json()["detail"][0]["msg"]
+    assert await row_counts(service) == before
+    newest = (await service.http.get("/experiments/ovl/overlap", headers=read)).json()
+    assert newest["exact"] == 4
+
+    # An experiment without pairs: the check answers, finding nothing among 0 eval prompts.
+    created = await service.http.post(
+        "/experiments", json={"name": "no-pairs", "base_model": "b", "ft_model": "f"}, headers=submit
+    )
+    assert created.status_code == 201
+    reply = await service.http.post(
+        "/experiments/no-pairs/overlap", json={"train_jsonl": '{"prompt": "a"}'}, headers=admin
+    )
+    assert reply.status_code == 200 and (reply.json()["eval_pairs"], reply.json()["matches"]) == (0, []), reply.text
+
+
+# -- AlpacaEval preferences that are accepted ---------------------------------------------------
+
+
+async def test_alpaca_preferences_at_the_edges(service: Service) -> None:
+    """-0.0 is AlpacaEval 1's draw, 1.0000001 a (barely) soft preference, NaN and null dropped and counted."""
+    literals = ["-0.0", "1.0000001", "NaN", "null", "1", "2", "1.5", "0"]
+    records = ",".join(
+        f'{{"instruction": "Q{i}", "output_1": "a", "output_2": "b", "generator_1": "m1", "generator_2": "m2", '
+        f'"preference": {literal}}}'
+        for i, literal in enumerate(literals)
+    )
+    raw = ('{"source": "alpaca", "format": "alpaca_eval", "records": [' + records + "]}").encode()
+    reply = await send(service, Case("alpaca", "POST", "/experiments/alpaca-edges/labels", raw=raw))
+    assert reply.status_code == 200, reply.text
+    summary = reply.json()
+    assert (summary["records"], summary["inserted"], summary["nulls_dropped"], summary["draws"]) == (6, 6, 2, 3)
+    async with service.ctx.sessions() as session:
+        scores = {
+            prompt: score
+            for prompt, score in (
+                await session.execute(
+                    select(models.Pair.prompt, models.Label.s_ft).join(
+                        models.Label, models.Label.pair_id == models.Pair.id
+                    )
+                )
+            ).all()
+        }
+    # s_ft = preference - 1 (1 = output_1 = Base wins, 2 = FT wins); 0 and -0.0 are draws.
+    assert scores == pytest.approx({"Q0": 0.5, "Q1": 1e-7, "Q4": 0.0, "Q5": 1.0, "Q6": 0.5, "Q7": 0.5})
+
+
+# -- client files and the CLI --------------------------------------------------------------------
+
+
+def test_client_pair_files_refuse_cleanly(tmp_path: Path) -> None:
+    from judge_service.client.files import PairFileError, join_files
+
+    base = tmp_path / "base.jsonl"
+    base.write_bytes(
+        b'\xef\xbb\xbf{"id": 1, "prompt": "q", "output": "a"}\r\n\r\n  \r\n'
+        b'{"id": "2", "prompt": "q2", "output": "a2"}\r\n'
+    )
+    ft = tmp_path / "ft.jsonl"
+    ft.write_text('{"id": "1", "prompt": "q", "output": "b"}\n{"id": 2, "prompt": "q2", "output": "b2"}')
+    joined = join_files(base, ft)  # a BOM, CRLF, blank lines, ids as numbers on one side and strings on the other
+    assert [(i["id"], i["base_output"], i["ft_output"]) for i in joined.items] == [("1", "a", "b"), ("2", "a2", "b2")]
+    assert joined.problems == []
+    bad = {
+        "tags a string": ('{"id": "1", "prompt": "q", "output": "b", "tags": "x"}', "'tags' must be a JSON object"),
+        "metadata a list": ('{"id": "1", "prompt": "q", "output": "b", "metadata": [1]}', "'metadata' must be"),
+        "duplicate id": ('{"id": "1", "prompt": "q", "output": "b"}\n{"id": 1, "prompt": "q", "output": "b"}', ":2:"),
+        "no output": ('{"id": "1", "prompt": "q"}', "needs 'output'"),
+        "boolean id": ('{"id": true, "prompt": "q", "output": "b"}', "'id' must be"),
+        "not an object": ("[1]", "expected a JSON object"),
+        "nested too deeply": ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+        "integer past the digit limit": ('{"id": ' + "1" * 5_000 + "}", "not valid JSON"),
+    }
+    for text, message in bad.values():
+        ft.write_text(text)
+        with pytest.raises(PairFileError, match=message):
+            join_files(base, ft)
+    ft.write_bytes(b'{"id": "1", "prompt": "q\xff", "output": "b"}\n')
+    with pytest.raises(PairFileError, match="not UTF-8"):
+        join_files(base, ft)
+
+
+def test_json_readers_refuse_what_json_loads_crashes_on() -> None:
+    from judge_service.contract.validation import load_json
+    from judge_service.labels.parse import LabelFormatError, parse
+
+    for text in ("[" * 100_000, '{"n": ' + "9" * 5_000 + "}", b'"\xff"'):
+        with pytest.raises(ValueError):
+            load_json(text)
+    for fmt in ("jsonl", "alpaca_eval"):
+        for text in ("[" * 100_000 + "]" * 100_000, '{"pair_id": "p", "n": ' + "9" * 5_000 + "}"):
+            with pytest.raises(LabelFormatError, match="line 1"):
+                parse(text, fmt)
+
+
+def test_cli_rubrics_add_refuses_hostile_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from judge_service.cli import app
+    from judge_service.config import get_settings
+
+    monkeypatch.setenv("JUDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        rubric = tmp_path / "r.yaml"
+        for content in (
+            b"name: x\xff\n",
+            rubric_yaml("cli_rubric").encode() + b"\x00",
+            alias_bomb().encode(),
+            rubric_yaml("cli_rubric", decision="decision:\n  method: holistic\n  tie_margin: .nan\n").encode(),
+            rubric_yaml("cli_rubric").replace('"A rubric', '"\\ud800').encode(),
+        ):
+            rubric.write_bytes(content)
+            result = runner.invoke(app, ["rubrics", "add", str(rubric)])
+            # 2 with a message, never a traceback (an uncaught exception exits 1 under CliRunner).
+            assert result.exit_code == 2, (content[:40], result.output, result.exception)
+        rubric.write_text(rubric_yaml("cli_rubric"))
+        assert runner.invoke(app, ["rubrics", "add", str(rubric)]).exit_code == 0
+        pair = tmp_path / "pair.json"
+        pair.write_text("[" * 100_000 + "]" * 100_000)
+        result = runner.invoke(app, ["rubrics", "preview", "cli_rubric@v1", "--pair", str(pair)])
+        assert result.exit_code == 2, result.output
+    finally:
+        get_settings.cache_clear()

@@ -99,6 +99,9 @@ def _side(path: Path, side: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
                 raise PairFileError(f"{where}: 'model' must be a string")
             models.add(model)
         extras = {k: row[k] for k in ("reference", "tags", "metadata") if row.get(k) is not None}
+        for name in ("tags", "metadata"):
+            if name in extras and not isinstance(extras[name], dict):
+                raise PairFileError(f"{where}: '{name}' must be a JSON object")
         params = row.get("params")
         if params is not None:
             extras.setdefault("metadata", {})
