@@ -109,8 +109,14 @@ def corpus() -> list[Case]:
             add(rubric_yaml().replace('"A rubric', '"\\ud800 A rubric')),
             loc=TEXT,
         ),
-        # FastAPI answers bytes that are not UTF-8 with a bare 400 (no loc): see the report of this branch.
-        Case("non-utf-8 body", "POST", "/rubrics", raw=b'{"rubric_text": "name: x\xff\xfe"}', statuses=(400,)),
+        Case("non-utf-8 body", "POST", "/rubrics", raw=b'{"rubric_text": "name: x\xff\xfe"}', loc=["body"]),
+        Case(
+            "integer past the digit limit in a body",
+            "POST",
+            "/experiments",
+            raw=b'{"name": "e", "base_model": "b", "ft_model": "f", "metadata": {"n": ' + b"9" * 5000 + b"}}",
+            loc=["body"],
+        ),
         Case("blank rubric", "POST", "/rubrics", add(" \n\u200b"), loc=TEXT),
         Case("yaml list, not mapping", "POST", "/rubrics", add("- a\n- b\n"), loc=TEXT),
         Case("yaml python tag", "POST", "/rubrics", add("!!python/object/apply:os.system ['true']\n"), loc=TEXT),
