@@ -150,6 +150,13 @@ def corpus() -> list[Case]:
             loc=[*TEXT, "prompt"],
         ),
         Case(
+            "template version with a leading zero",
+            "POST",
+            "/rubrics",
+            add(rubric_yaml(prompt="pairwise@v01")),
+            loc=[*TEXT, "prompt"],
+        ),
+        Case(
             "template path traversal",
             "POST",
             "/rubrics",
@@ -872,6 +879,14 @@ def test_json_readers_refuse_what_json_loads_crashes_on() -> None:
         for text in ("[" * 100_000 + "]" * 100_000, '{"pair_id": "p", "n": ' + "9" * 5_000 + "}"):
             with pytest.raises(LabelFormatError, match="line 1"):
                 parse(text, fmt)
+    # A degenerate judge reply (a small model looping on "[") is a failed judgment, not a crash.
+    from judge_service.engine.verdict import VerdictError, parse_verdict
+    from judge_service.rubrics.registry import RubricRegistry
+
+    rubric = RubricRegistry.load(ROOT / "rubrics", ROOT / "prompts").get("general@v2").rubric
+    for reply in ("[" * 100_000, '{"winner": ' + "1" * 5_000 + "}"):
+        with pytest.raises(VerdictError, match="not valid JSON"):
+            parse_verdict(reply, rubric)
 
 
 def test_cli_rubrics_add_refuses_hostile_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,7 +66,8 @@ class Rubric(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)
     version: Annotated[int, Strict()] = Field(ge=1, le=2**31 - 1)
     description: Text
-    prompt: str = Field(pattern=r"^[a-z][a-z0-9_]*@v[0-9]+$")
+    # No leading zeros: "pairwise@v01" would load the v1 files under another ref, rendered as a new template.
+    prompt: str = Field(pattern=r"^[a-z][a-z0-9_]*@v[1-9][0-9]*$")
     decision: Decision = Decision()
     dimensions: tuple[Dimension, ...] = Field(min_length=1, max_length=32)
 
