@@ -920,3 +920,31 @@ def test_cli_rubrics_add_refuses_hostile_files(tmp_path: Path, monkeypatch: pyte
         assert result.exit_code == 2, result.output
     finally:
         get_settings.cache_clear()
+
+
+async def test_pairs_added_after_the_overlap_check_are_not_called_clean(service: Service) -> None:
+    admin, read, submit = service.auth("admin"), service.auth("read"), service.auth("submit")
+    first = pair_items(4, prefix="a")
+    reply = await service.http.post("/judge/pairwise", json=pairwise_body(first, experiment="late"), headers=submit)
+    assert reply.status_code == 200, reply.text
+    train = json.dumps({"prompt": first[0]["prompt"]}) + "\n" + json.dumps({"prompt": "Something else entirely."})
+    check = await service.http.post("/experiments/late/overlap", json={"train_jsonl": train}, headers=admin)
+    assert check.status_code == 200 and check.json()["exact"] == 1, check.text
+    later = pair_items(3, prefix="b")
+    later[0]["prompt"] = "Something else entirely."  # in the training data, but added after the check
+    reply = await service.http.post("/judge/pairwise", json=pairwise_body(later, experiment="late"), headers=submit)
+    assert reply.status_code == 200, reply.text
+    params = {"experiment": "late", "exclude": "overlap"}
+    report = (await service.http.get("/reports/win-rate", params=params, headers=read)).json()
+    overlap = report["excluded"]["overlap"]
+    assert (overlap["excluded_pairs"], overlap["unchecked_pairs"]) == (1, 3)
+    assert report["overall"]["n_pairs"] == 4 + 3 - 1
+    codes = {w["code"]: w for w in report["overall"]["warnings"]}
+    assert (
+        codes["overlap_unchecked"]["value"] == 3 and "3 pairs were added after" in codes["overlap_unchecked"]["message"]
+    )
+    # Checked again: nothing unchecked, both planted prompts excluded.
+    check = await service.http.post("/experiments/late/overlap", json={"train_jsonl": train}, headers=admin)
+    report = (await service.http.get("/reports/win-rate", params=params, headers=read)).json()
+    assert (report["excluded"]["overlap"]["excluded_pairs"], report["excluded"]["overlap"]["unchecked_pairs"]) == (2, 0)
+    assert "overlap_unchecked" not in {w["code"] for w in report["overall"]["warnings"]}
