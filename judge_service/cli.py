@@ -273,7 +273,8 @@ def labels_import(
     settings = get_settings()
     try:
         parsed = parse(file.read_text(encoding="utf-8"), fmt, settings.max_text_chars)
-    except LabelFormatError as exc:
+    except (LabelFormatError, UnicodeDecodeError) as exc:
+        # UnicodeDecodeError: a file that is not UTF-8 (a message, not a traceback).
         console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(2) from exc
 

@@ -931,6 +931,12 @@ def test_cli_rubrics_add_refuses_hostile_files(tmp_path: Path, monkeypatch: pyte
             assert result.exit_code == 2, (content[:40], result.output, result.exception)
         rubric.write_text(rubric_yaml("cli_rubric"))
         assert runner.invoke(app, ["rubrics", "add", str(rubric)]).exit_code == 0
+        labels_file = tmp_path / "labels.jsonl"
+        for content in (b'{"pair_id": "p\xff", "verdict": "ft"}\n', b"[" * 100_000, b'{"n": ' + b"9" * 5000 + b"}"):
+            labels_file.write_bytes(content)
+            args = ["labels", "import", str(labels_file), "--experiment", "e", "--source", "h"]
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2, (content[:40], result.output, result.exception)
         pair = tmp_path / "pair.json"
         pair.write_text("[" * 100_000 + "]" * 100_000)
         result = runner.invoke(app, ["rubrics", "preview", "cli_rubric@v1", "--pair", str(pair)])
