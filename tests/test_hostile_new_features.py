@@ -142,6 +142,13 @@ def corpus() -> list[Case]:
         Case("version a boolean", "POST", "/rubrics", add(rubric_yaml(version="true")), loc=[*TEXT, "version"]),
         Case("version a fraction", "POST", "/rubrics", add(rubric_yaml(version=1.5)), loc=[*TEXT, "version"]),
         Case("version NaN", "POST", "/rubrics", add(rubric_yaml(version=".nan")), loc=[*TEXT, "version"]),
+        Case(
+            "dimension key colliding with the verdict's tags",
+            "POST",
+            "/rubrics",
+            add(rubric_yaml().replace("key: d0", "key: tags")),
+            loc=[*TEXT, "dimensions", 0, "key"],
+        ),
         Case("40 dimensions", "POST", "/rubrics", add(rubric_yaml(dimensions=40)), loc=[*TEXT, "dimensions"]),
         Case(
             "unknown template",

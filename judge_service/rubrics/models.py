@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 
 from judge_service.contract.validation import FiniteFloat, Text
 
+RESERVED_KEYS = frozenset({"tags"})
 # A weighted decision's margin lies within the largest weighted difference of 1-5 scores.
 MAX_TIE_MARGIN = 4.0
 
@@ -30,6 +31,15 @@ class Dimension(BaseModel):
     title: Text
     description: Text
     anchors: dict[int, Text]
+
+    @field_validator("key")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # The verdict's keys are `<key>_a`/`<key>_b`: "tags" would collide with `tags_a`/`tags_b`, the
+        # failure tags, and every judgment with the rubric would fail to parse.
+        if value in RESERVED_KEYS:
+            raise ValueError(f"{value!r} is reserved (the verdict's {value}_a/{value}_b hold the failure tags)")
+        return value
 
     @field_validator("anchors")
     @classmethod
