@@ -538,8 +538,11 @@ def rubrics_add(
 
     settings = get_settings()
     try:
-        text = file.read_text(encoding="utf-8")
-        if len(text) > MAX_RUBRIC_CHARS:
+        # Never more than the limit allows (4 bytes a character): `rubrics add /dev/zero` must not fill memory.
+        with file.open("rb") as handle:
+            raw = handle.read(4 * MAX_RUBRIC_CHARS + 1)
+        text = "" if len(raw) > 4 * MAX_RUBRIC_CHARS else raw.decode("utf-8")
+        if len(raw) > 4 * MAX_RUBRIC_CHARS or len(text) > MAX_RUBRIC_CHARS:
             raise ValueError(f"longer than {MAX_RUBRIC_CHARS} characters")
         check_not_blank(check_text(text))
     except ValueError as exc:

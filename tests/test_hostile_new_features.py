@@ -936,6 +936,8 @@ def test_cli_rubrics_add_refuses_hostile_files(tmp_path: Path, monkeypatch: pyte
             result = runner.invoke(app, ["rubrics", "add", str(rubric)])
             # 2 with a message, never a traceback (an uncaught exception exits 1 under CliRunner).
             assert result.exit_code == 2, (content[:40], result.output, result.exception)
+        result = runner.invoke(app, ["rubrics", "add", "/dev/zero"])  # endless: read only up to the limit
+        assert result.exit_code == 2 and "longer than 65536" in " ".join(result.output.split()), result.output
         rubric.write_text(rubric_yaml("cli_rubric"))
         assert runner.invoke(app, ["rubrics", "add", str(rubric)]).exit_code == 0
         labels_file = tmp_path / "labels.jsonl"
