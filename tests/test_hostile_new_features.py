@@ -257,6 +257,40 @@ def corpus() -> list[Case]:
             raw=b'{"name": "e", "base_model": "b", "ft_model": "f", "metadata": {"x": NaN}}',
             loc=["body", "metadata"],
         ),
+        *(
+            Case(
+                f"experiment metadata {key}={value!r}",
+                "POST",
+                "/experiments",
+                {"name": "e-meta", "base_model": "b", "ft_model": "f", "metadata": {key: value}},
+                loc=["body", "metadata"],
+            )
+            for key, value in (
+                ("default_repeats", "abc"),
+                ("default_repeats", [1]),
+                ("default_repeats", 10**6),
+                ("default_repeats", 0),
+                ("default_repeats", True),
+                ("tie_margin", "0.1"),
+                ("tie_margin", 0.7),
+                ("tie_margin", -1),
+            )
+        ),
+        Case(
+            "submission metadata default_repeats a string",
+            "POST",
+            "/judge/pairwise",
+            {
+                **pairwise_body(pair_items(1), experiment="meta-sub"),
+                "experiment": {
+                    "name": "meta-sub",
+                    "base_model": "b",
+                    "ft_model": "f",
+                    "metadata": {"default_repeats": "abc"},
+                },
+            },
+            loc=["body", "experiment", "metadata"],
+        ),
         Case(
             "experiment metadata not an object",
             "POST",

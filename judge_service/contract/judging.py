@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from judge_service.contract.validation import (
     INT64_MAX,
+    MAX_REPEATS,
+    ExperimentMetadata,
     ExperimentName,
     Identifier,
     JsonObject,
@@ -72,8 +74,8 @@ class ExperimentSpec(BaseModel):
     name: ExperimentName
     base_model: ModelName
     ft_model: ModelName
-    metadata: JsonObject = Field(default_factory=dict)
-    default_repeats: int | None = Field(default=None, ge=1, le=16, description="Stored on first use.")
+    metadata: ExperimentMetadata = Field(default_factory=dict)
+    default_repeats: int | None = Field(default=None, ge=1, le=MAX_REPEATS, description="Stored on first use.")
     base_generation: GenerationSettings | None = Field(
         default=None, description="Base's decoding settings for every item (an item's own fields override)."
     )
