@@ -1065,3 +1065,39 @@ async def test_an_all_digit_name_wins_over_the_same_number_as_an_id(service: Ser
     by_id = await service.http.get(f"/experiments/{created.json()['id']}/export", headers=read)
     assert by_id.json()["experiment"] == "1"
     assert (await service.http.get("/experiments/exp-1/export", headers=read)).json()["total"] == 4
+
+
+async def test_a_stored_rubric_that_no_longer_validates_does_not_take_the_listing_down(service: Service) -> None:
+    """A version stored before a rule was tightened (here tie_margin .nan) is skipped, logged and kept."""
+    admin, read = service.auth("admin"), service.auth("read")
+    assert (await service.http.post("/rubrics", json=add(rubric_yaml("good_one")), headers=admin)).status_code == 201
+    bad_text = rubric_yaml("old_bad", decision="decision:\n  method: holistic\n  tie_margin: .nan\n")
+    good = (await service.http.get("/rubrics/good_one/1", headers=read)).json()
+    async with service.ctx.sessions() as session, session.begin():
+        session.add(
+            models.RubricVersionRow(
+                name="old_bad",
+                version=1,
+                content_hash="f" * 64,
+                rubric_text=bad_text,
+                template_ref=good["template"]["ref"],
+                template_system=good["template"]["system"],
+                template_user=good["template"]["user"],
+                origin="added",
+            )
+        )
+    listing = await service.http.get("/rubrics", headers=read)
+    assert listing.status_code == 200, listing.text
+    names = {r["name"] for r in listing.json()}
+    assert "good_one" in names and "old_bad" not in names
+    assert (await service.http.get("/rubrics/old_bad/1", headers=read)).status_code == 404
+    body = pairwise_body(pair_items(1), experiment="bad-rubric", rubric="old_bad@v1")
+    before = await row_counts(service)
+    refused = await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "rubric"], refused.text
+    assert await row_counts(service) == before
+    async with service.ctx.sessions() as session:
+        kept = (
+            await session.execute(select(func.count()).where(models.RubricVersionRow.name == "old_bad"))
+        ).scalar_one()
+    assert kept == 1
