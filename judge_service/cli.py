@@ -273,7 +273,8 @@ def labels_import(
     settings = get_settings()
     try:
         parsed = parse(file.read_text(encoding="utf-8"), fmt, settings.max_text_chars)
-    except LabelFormatError as exc:
+    except (LabelFormatError, UnicodeDecodeError) as exc:
+        # UnicodeDecodeError: a file that is not UTF-8 (a message, not a traceback).
         console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(2) from exc
 
@@ -536,9 +537,12 @@ def rubrics_add(
     from judge_service.store.rubric_store import add_rubric
 
     settings = get_settings()
-    text = file.read_text(encoding="utf-8")
     try:
-        if len(text) > MAX_RUBRIC_CHARS:
+        # Never more than the limit allows (4 bytes a character): `rubrics add /dev/zero` must not fill memory.
+        with file.open("rb") as handle:
+            raw = handle.read(4 * MAX_RUBRIC_CHARS + 1)
+        text = "" if len(raw) > 4 * MAX_RUBRIC_CHARS else raw.decode("utf-8")
+        if len(raw) > 4 * MAX_RUBRIC_CHARS or len(text) > MAX_RUBRIC_CHARS:
             raise ValueError(f"longer than {MAX_RUBRIC_CHARS} characters")
         check_not_blank(check_text(text))
     except ValueError as exc:
@@ -584,6 +588,7 @@ def rubrics_preview(
     from pydantic import ValidationError
 
     from judge_service.contract.judging import PairItem
+    from judge_service.contract.validation import load_json
     from judge_service.rubrics.defences import NONCE_BYTES, ControlTokens
     from judge_service.rubrics.registry import RubricError, RubricVersion
     from judge_service.rubrics.render import ORDERS, Mode, is_defended, render_defended
@@ -593,7 +598,7 @@ def rubrics_preview(
     if mode not in ("reasoned", "fast"):
         raise typer.BadParameter("must be reasoned or fast", param_hint="--mode")
     try:
-        data = json.loads(pair.read_text(encoding="utf-8"))
+        data = load_json(pair.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("must be a JSON object")
         item = PairItem.model_validate({"id": "preview", **data})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -172,10 +171,11 @@ def experiments_create(
     from pydantic import ValidationError
 
     from judge_service.contract.experiments import ExperimentCreate, ExperimentView
+    from judge_service.contract.validation import load_json
 
     try:
         spec = ExperimentCreate(
-            name=name, base_model=base_model, ft_model=ft_model, metadata=json.loads(metadata) if metadata else {}
+            name=name, base_model=base_model, ft_model=ft_model, metadata=load_json(metadata) if metadata else {}
         )
     except (ValidationError, ValueError) as exc:
         raise _fail(str(exc), 2) from exc

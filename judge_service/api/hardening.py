@@ -84,10 +84,17 @@ def install(app: FastAPI, max_request_bytes: int) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-            # FastAPI's body parser gives up on JSON nested past Python's recursion limit with a bare
-            # 400; answer it like every other invalid body: a 422 in the documented list shape.
-            msg = "the JSON body is nested too deeply to parse (metadata allows 32 levels)"
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, RecursionError | ValueError):
+            # FastAPI's body parser answers JSON nested past Python's recursion limit, bytes that are
+            # not UTF-8 and integers past Python's 4,300 digits with a bare 400; answer them like
+            # every other invalid body: a 422 in the documented list shape.
+            if isinstance(cause, RecursionError):
+                msg = "the JSON body is nested too deeply to parse (metadata allows 32 levels)"
+            elif isinstance(cause, UnicodeDecodeError):
+                msg = f"the body is not UTF-8 ({cause.reason} at byte {cause.start})"
+            else:
+                msg = f"the JSON body cannot be read: {safe_str(str(cause), 200)}"
             return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
         return JSONResponse(
             {"detail": json_safe(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judge_service.contract.validation import load_json
+
 OUTPUT_KEYS = ("output", "base_output", "ft_output")
 
 
@@ -49,19 +51,25 @@ def _shown(ids: list[str], limit: int = 20) -> str:
 
 
 def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line."""
+    """(line number, object) for every non-blank line; a leading BOM is skipped, as the label import does."""
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PairFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(value, dict):
-                raise PairFileError(f"{path}:{number}: expected a JSON object")
-            rows.append((number, value))
+    number = 0
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = load_json(line)
+                except json.JSONDecodeError as exc:
+                    raise PairFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                except ValueError as exc:
+                    raise PairFileError(f"{path}:{number}: not valid JSON ({exc})") from exc
+                if not isinstance(value, dict):
+                    raise PairFileError(f"{path}:{number}: expected a JSON object")
+                rows.append((number, value))
+    except UnicodeDecodeError as exc:
+        raise PairFileError(f"{path}:{number + 1}: not UTF-8 ({exc.reason} at byte {exc.start} of a block)") from exc
     return rows
 
 
@@ -91,6 +99,9 @@ def _side(path: Path, side: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
                 raise PairFileError(f"{where}: 'model' must be a string")
             models.add(model)
         extras = {k: row[k] for k in ("reference", "tags", "metadata") if row.get(k) is not None}
+        for name in ("tags", "metadata"):
+            if name in extras and not isinstance(extras[name], dict):
+                raise PairFileError(f"{where}: '{name}' must be a JSON object")
         params = row.get("params")
         if params is not None:
             extras.setdefault("metadata", {})

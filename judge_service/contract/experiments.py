@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from judge_service.contract.validation import ExperimentName, JsonObject, ModelName
+from judge_service.contract.validation import ExperimentMetadata, ExperimentName, ModelName
 
 
 class ExperimentCreate(BaseModel):
@@ -17,7 +17,11 @@ class ExperimentCreate(BaseModel):
     name: ExperimentName = Field(description="Unique experiment name (the same rules as a submission's).")
     base_model: ModelName = Field(description="Name of the Base model (the baseline).")
     ft_model: ModelName = Field(description="Name of the fine-tuned model compared against Base.")
-    metadata: JsonObject = Field(default_factory=dict, description="Free-form metadata, e.g. series and step.")
+    metadata: ExperimentMetadata = Field(
+        default_factory=dict,
+        description="Free-form metadata, e.g. series and step; default_repeats (1-16) and tie_margin ([0, 0.5)) "
+        "are read by the service.",
+    )
 
 
 class ExperimentView(BaseModel):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from judge_service.contract.validation import (
     INT64_MAX,
+    MAX_REPEATS,
+    ExperimentMetadata,
     ExperimentName,
     Identifier,
     JsonObject,
@@ -17,6 +19,8 @@ from judge_service.contract.validation import (
     PositiveInt32,
     RubricRef,
     Sha256Hex,
+    StrictFiniteFloat,
+    StrictInt,
     Tags,
     Text,
 )
@@ -34,12 +38,12 @@ class GenerationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: float | None = Field(
-        default=None, ge=0, le=100, allow_inf_nan=False, description="Sampling temperature."
+    temperature: StrictFiniteFloat | None = Field(default=None, ge=0, le=100, description="Sampling temperature.")
+    top_p: StrictFiniteFloat | None = Field(default=None, ge=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: Annotated[PositiveInt32, Strict()] | None = Field(
+        default=None, description="Generation length limit in tokens."
     )
-    top_p: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, description="Nucleus sampling mass.")
-    max_tokens: PositiveInt32 | None = Field(default=None, description="Generation length limit in tokens.")
-    seed: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX, description="Sampling seed.")
+    seed: StrictInt | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX, description="Sampling seed.")
     system_prompt_sha256: Sha256Hex | None = Field(
         default=None, description="SHA-256 (hex) of the system prompt the answers were generated with."
     )
@@ -70,8 +74,8 @@ class ExperimentSpec(BaseModel):
     name: ExperimentName
     base_model: ModelName
     ft_model: ModelName
-    metadata: JsonObject = Field(default_factory=dict)
-    default_repeats: int | None = Field(default=None, ge=1, le=16, description="Stored on first use.")
+    metadata: ExperimentMetadata = Field(default_factory=dict)
+    default_repeats: int | None = Field(default=None, ge=1, le=MAX_REPEATS, description="Stored on first use.")
     base_generation: GenerationSettings | None = Field(
         default=None, description="Base's decoding settings for every item (an item's own fields override)."
     )

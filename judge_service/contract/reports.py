@@ -149,6 +149,9 @@ class OverlapExclusion(BaseModel):
     train_sha256: str = Field(description="SHA-256 of the training file the check read.")
     flagged_pairs: int = Field(description="Pairs the check flagged (exact plus near matches).")
     excluded_pairs: int = Field(description="Flagged pairs that this report's filters would otherwise include.")
+    unchecked_pairs: int = Field(
+        default=0, description="Pairs in this report added after the check: never compared with the training data."
+    )
 
 
 class Exclusions(BaseModel):

@@ -8,8 +8,10 @@ One set of rules, so a value refused by `POST /judge/pairwise` is refused everyw
   (PostgreSQL cannot store U+0000 in text or JSON, and a lone surrogate cannot be encoded as UTF-8);
   everything else is stored as sent;
 * answers made only of whitespace and invisible format characters (zero-width space, BOM, ...) are blank;
-* numbers fit their column types (int32 / int64), floats are finite;
+* numbers fit their column types (int32 / int64), floats are finite; generation settings take
+  JSON numbers only (a boolean or a numeric string is refused, not converted);
 * JSON objects (metadata) are at most `MAX_JSON_DEPTH` deep and `MAX_JSON_CHARS` long when encoded;
+  an experiment's metadata keys that the service reads (`default_repeats`, `tie_margin`) are in range;
 * datetimes convert to UTC without overflow and lie within `MIN_DATETIME`..`MAX_DATETIME`.
 
 Pure: pydantic and the standard library only (the lengths are the ORM's, checked by a test).
@@ -24,7 +26,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, Strict, StringConstraints
 
 INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
@@ -37,6 +39,9 @@ MIN_DATETIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_DATETIME: Final = datetime(9999, 12, 30, tzinfo=UTC)
 # Rubric files added at run time (`POST /rubrics`): the built-in ones are about 4,000 characters.
 MAX_RUBRIC_CHARS: Final = 65_536
+# Judgments per order and the pair tie margin (JudgeOptions; an experiment's metadata may hold defaults).
+MAX_REPEATS: Final = 16
+MAX_TIE_MARGIN: Final = 0.5
 # Intervals of schedules: the upper bound fits an int32 column and APScheduler's date arithmetic.
 MAX_INTERVAL_S: Final = 366 * 86_400
 
@@ -153,6 +158,23 @@ def check_json_object(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def check_experiment_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Experiment metadata: a JSON object whose keys the service reads back follow their own rules.
+
+    `default_repeats` (judgments per order when a request gives none) is a whole number 1 to
+    `MAX_REPEATS`; `tie_margin` a number in [0, 0.5). Anything else there made the next submission
+    fail (`int("abc")`) or judge a million times.
+    """
+    check_json_object(value)
+    repeats = value.get("default_repeats")
+    if repeats is not None and (type(repeats) is not int or not 1 <= repeats <= MAX_REPEATS):
+        raise ValueError(f"default_repeats must be a whole number from 1 to {MAX_REPEATS}, got {_shown(str(repeats))}")
+    margin = value.get("tie_margin")
+    if margin is not None and (type(margin) not in (int, float) or not 0 <= margin < MAX_TIE_MARGIN):
+        raise ValueError(f"tie_margin must be a number in [0, {MAX_TIE_MARGIN}), got {_shown(str(margin))}")
+    return value
+
+
 def check_tags(value: dict[str, Any]) -> dict[str, Any]:
     """Tags: at most `MAX_TAGS` keys."""
     if len(value) > MAX_TAGS:
@@ -169,6 +191,19 @@ def to_utc(value: datetime) -> datetime:
     if not MIN_DATETIME <= converted <= MAX_DATETIME:
         raise ValueError(f"must lie between {MIN_DATETIME.date()} and {MAX_DATETIME.date()}")
     return converted
+
+
+def load_json(raw: str | bytes) -> Any:
+    """`json.loads` where every way hostile text can fail is a `ValueError` (callers catch only that).
+
+    `json.loads` also raises ValueError for integers past Python's digit limit, UnicodeDecodeError
+    (a ValueError) for bytes that are not UTF-8, and RecursionError for nesting past the recursion
+    limit: that one becomes a ValueError here. `JSONDecodeError`s pass through unchanged.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def experiment_id_of(ref: str) -> int | None:
@@ -228,9 +263,13 @@ TagValue = (
 )
 Tags = Annotated[dict[TagKey, TagValue], AfterValidator(check_tags)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
+ExperimentMetadata = Annotated[dict[str, Any], AfterValidator(check_experiment_metadata)]
 Int32 = Annotated[int, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
 PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Int64Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Measured settings (generation settings): a JSON number as such; `true` or "0.7" is refused, not read as 1 or 0.7.
+StrictFiniteFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+StrictInt = Annotated[int, Strict()]
 UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from judge_service.contract.validation import load_json
 from judge_service.rubrics.models import FAILURE_TAGS, Rubric
 from judge_service.rubrics.render import Order
 
@@ -66,9 +67,11 @@ class FtVerdict:
 def parse_verdict(raw: str, rubric: Rubric) -> SlotVerdict:
     """Validate a raw reply against the rubric's schema; raise `VerdictError` with the reason."""
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except json.JSONDecodeError as exc:
         raise VerdictError(f"reply is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except ValueError as exc:  # nested past the recursion limit, an integer past 4,300 digits
+        raise VerdictError(f"reply is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise VerdictError("reply is not a JSON object")
     expected = set(verdict_schema(rubric)["properties"])

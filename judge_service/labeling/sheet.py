@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -17,6 +18,13 @@ SHEET = "labels"
 META_SHEET = "about"
 FIXED = ("ref", "#", "Question", "Expected answer", "Answer 1", "Answer 2")
 TAIL = ("Preference (1/2/tie)", "Comment")
+
+
+def sheet_text(value: str) -> str:
+    """A text as a worksheet can hold it: control characters XML 1.0 forbids (ESC of a coloured
+    terminal answer, BEL, ...) shown as their Unicode control pictures (U+2400 + code) instead of
+    making openpyxl refuse the whole sheet."""
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: chr(0x2400 + ord(m.group())), value)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,11 @@ def export_xlsx(rater: str, task: str, dims: Sequence[Dimension], rows: Sequence
     for number, row in enumerate(rows, start=1):
         scores = [row.scores.get(slot, {}).get(d.key) for d in dims for slot in SLOTS]
         texts = [row.token, number, row.question, row.expected or "", row.answer_1, row.answer_2]
-        ws.append([*texts, *scores, row.preference, row.comment])
+        ws.append([sheet_text(v) if isinstance(v, str) else v for v in (*texts, *scores, row.preference, row.comment)])
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":
+                # Untrusted text starting with "=" (an answer "=HYPERLINK(...)") stays text, never a live formula.
+                cell.data_type = "s"
     first_score, last_score = len(FIXED) + 1, len(FIXED) + 2 * len(dims)
     last_row = max(2, len(rows) + 1)
     score_range = f"{get_column_letter(first_score)}2:{get_column_letter(last_score)}{last_row}"

@@ -29,6 +29,7 @@ from judge_service.contract.validation import (
     NAME_LEN,
     identifier_problem,
     is_blank,
+    load_json,
     text_problem,
 )
 
@@ -134,9 +135,12 @@ def _json_lines(text: str) -> Iterator[tuple[int, object]]:
         if not raw.strip():
             continue
         try:
-            yield number, json.loads(raw)
+            value = load_json(raw)
         except json.JSONDecodeError as exc:
             raise LabelFormatError(number, JSON_FIELD, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        except ValueError as exc:
+            raise LabelFormatError(number, JSON_FIELD, f"invalid JSON: {exc}") from None
+        yield number, value
 
 
 def _object(line: int, value: object) -> dict[str, Any]:
@@ -266,10 +270,12 @@ def _alpaca_items(text: str) -> Iterator[tuple[int, object]]:
         yield from _json_lines(text)
         return
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as exc:
         # no array index is known here, so the error names the text line
         raise LabelFormatError(exc.lineno, JSON_FIELD, f"invalid JSON array: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:
+        raise LabelFormatError(1, JSON_FIELD, f"invalid JSON array: {exc}") from None
     yield from enumerate(data, start=1)
 
 

@@ -121,7 +121,8 @@ async def with_overlap_exclusion(
     """`flt` bound to the experiment's latest overlap check when it asks to exclude overlap, and what was excluded.
 
     NoOverlapCheckError when there is no check to exclude by (silently excluding nothing would
-    let a report look clean that was never checked).
+    let a report look clean that was never checked). `unchecked_pairs` counts the pairs the report
+    keeps that were added after the check, so never compared with the training data.
     """
     if not flt.exclude_overlap:
         return flt, None
@@ -138,6 +139,10 @@ async def with_overlap_exclusion(
     if unexcluded.needs_pairs:
         stmt = stmt.join(Pair, Pair.id == PairResult.pair_id)
     excluded = int((await session.execute(stmt.where(PairResult.pair_id.in_(flagged)))).scalar_one())
+    # Pairs added after the check were never compared with the training data: counted, not called clean.
+    later = select(func.count()).select_from(PairResult).join(Pair, Pair.id == PairResult.pair_id)
+    later = later.where(*set_conditions(set_id, unexcluded), Pair.created_at > check.created_at)
+    unchecked = int((await session.execute(later)).scalar_one())
     return bound, {
         "overlap": {
             "check_id": check.id,
@@ -145,5 +150,6 @@ async def with_overlap_exclusion(
             "train_sha256": check.train_sha256,
             "flagged_pairs": check.exact + check.near,
             "excluded_pairs": excluded,
+            "unchecked_pairs": unchecked,
         }
     }

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 import sys
 import unicodedata
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
+
+from judge_service.contract.validation import load_json
 
 NUM_PERM = 128
 DEFAULT_SHINGLE = 5
@@ -38,10 +39,10 @@ _USER_ROLES = frozenset({"user", "human"})
 
 
 class TrainFormatError(ValueError):
-    """A training line that is not a JSON object; `line` is 1-based."""
+    """A training line that is not a JSON object (`line` is 1-based), or a whole file that is unusable (`line` 0)."""
 
     def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+        super().__init__(f"line {line}: {message}" if line else message)
         self.line = line
 
 
@@ -129,8 +130,8 @@ def read_jsonl(chunks: Iterable[bytes], stats: TrainStats) -> Iterator[tuple[int
             return None
         stats.lines += 1
         try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            record = load_json(raw)
+        except ValueError as exc:
             raise TrainFormatError(number, f"not JSON ({exc})") from None
         if not isinstance(record, dict):
             raise TrainFormatError(number, "not a JSON object")
@@ -235,4 +236,12 @@ def find_overlap(
             raise TrainFormatError(line, f"more than {max_lines} training lines (JUDGE_MAX_OVERLAP_TRAIN_LINES)")
         for text in texts:
             index.add_train_text(line, text)
+    if not stats.lines_with_text:
+        # An empty file, or one in another format, would store a check that finds nothing and that
+        # exclude=overlap then reads instead of the last real one.
+        raise TrainFormatError(
+            0,
+            f"none of the {stats.lines} training lines holds a prompt text "
+            "(prompt, user turns of messages/conversations, instruction): nothing to compare",
+        )
     return index.matches(), stats

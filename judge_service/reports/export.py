@@ -153,6 +153,11 @@ def conclusion_lines(report: WinRateReport | Mapping[str, Any]) -> list[str]:
         lines.append(
             f"Excluded {overlap.excluded_pairs} pairs whose prompts are in the training data "
             f"(overlap check {overlap.check_id}, train sha256 {overlap.train_sha256[:12]})"
+            + (
+                f"; {overlap.unchecked_pairs} pairs added after that check were never compared with it"
+                if overlap.unchecked_pairs
+                else ""
+            )
         )
     return lines
 

@@ -19,6 +19,7 @@ from judge_service.reports.warnings import (
     judge_label_kappa,
     judge_warnings,
     label_agreement_warning,
+    warning,
 )
 from judge_service.stats.length import length_controlled_win_rate
 from judge_service.stats.pairs import DEFAULT_TIE_MARGIN, tie_margin_of
@@ -183,6 +184,18 @@ async def win_rate_report(
         raise ReportError(409, str(exc), ["query", "exclude"]) from exc
     judged = source == "judge"
     overall_extra: list[dict[str, Any]] = []
+    if excluded and excluded["overlap"]["unchecked_pairs"]:
+        overlap = excluded["overlap"]
+        overall_extra.append(
+            warning(
+                "overlap_unchecked",
+                f"{overlap['unchecked_pairs']} pairs were added after overlap check {overlap['check_id']}: "
+                "their prompts were never compared with the training data; run the check again",
+                overlap["unchecked_pairs"],
+                0,
+                False,
+            )
+        )
     if judged:
         kappa, n_labelled = await judge_label_kappa(session, experiment.id, result_set.id)
         label = label_agreement_warning(kappa, n_labelled, limits)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+from judge_service.contract.validation import FiniteFloat, Text
+
+RESERVED_KEYS = frozenset({"tags"})
+# A weighted decision's margin lies within the largest weighted difference of 1-5 scores.
+MAX_TIE_MARGIN = 4.0
 
 FAILURE_TAGS: tuple[str, ...] = (
     "format_error",
@@ -22,9 +28,18 @@ class Dimension(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")
-    title: str
-    description: str
-    anchors: dict[int, str]
+    title: Text
+    description: Text
+    anchors: dict[int, Text]
+
+    @field_validator("key")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # The verdict's keys are `<key>_a`/`<key>_b`: "tags" would collide with `tags_a`/`tags_b`, the
+        # failure tags, and every judgment with the rubric would fail to parse.
+        if value in RESERVED_KEYS:
+            raise ValueError(f"{value!r} is reserved (the verdict's {value}_a/{value}_b hold the failure tags)")
+        return value
 
     @field_validator("anchors")
     @classmethod
@@ -40,8 +55,16 @@ class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: Literal["holistic", "weighted"] = "holistic"
-    weights: dict[str, float] | None = None
-    tie_margin: float = 0.25
+    weights: dict[str, Annotated[FiniteFloat, Field(ge=0)]] | None = None
+    tie_margin: Annotated[FiniteFloat, Field(ge=0, le=MAX_TIE_MARGIN)] = 0.25
+
+    @field_validator("weights")
+    @classmethod
+    def _some_weight(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        # The weighted rule divides by the sum of the weights.
+        if value is not None and not sum(value.values()) > 0:
+            raise ValueError("weights must not all be 0")
+        return value
 
 
 class Rubric(BaseModel):
@@ -51,9 +74,10 @@ class Rubric(BaseModel):
 
     # Bounds of the `rubric_versions` columns (name String(100), version Integer).
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)
-    version: int = Field(ge=1, le=2**31 - 1)
-    description: str
-    prompt: str = Field(pattern=r"^[a-z][a-z0-9_]*@v[0-9]+$")
+    version: Annotated[int, Strict()] = Field(ge=1, le=2**31 - 1)
+    description: Text
+    # No leading zeros: "pairwise@v01" would load the v1 files under another ref, rendered as a new template.
+    prompt: str = Field(pattern=r"^[a-z][a-z0-9_]*@v[1-9][0-9]*$")
     decision: Decision = Decision()
     dimensions: tuple[Dimension, ...] = Field(min_length=1, max_length=32)
 

@@ -101,13 +101,28 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without aliases: a few bytes of `*name` references could stand for a huge rubric."""
+    """YAML without aliases (a few bytes of `*name` references could stand for a huge rubric) or duplicate keys."""
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a rubric", mark)
         return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        # PyYAML keeps the last of two equal keys: a reviewer reading the first would not see the rubric used.
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable: the base class refuses it
+            if duplicate:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def parse_rubric(text: str) -> Rubric:

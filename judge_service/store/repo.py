@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import yaml
-from sqlalchemy import Select, Table, func, literal_column, null, select, text
+from sqlalchemy import Select, Table, case, func, literal_column, null, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -103,7 +103,10 @@ def experiment_query(ref: str | int) -> Select[Experiment]:
     # str.isdigit() is true for '²' (int() fails) and for ids past int64 (the database fails).
     number = experiment_id_of(text)
     if number is not None:
-        return select(Experiment).where((Experiment.id == number) | (Experiment.name == text))
+        # Both may exist (experiment "1" and the experiment whose id is 1): the name wins, so every
+        # experiment stays reachable by its name; without an order the database picked either.
+        by_name_first = case((Experiment.name == text, 0), else_=1)
+        return select(Experiment).where((Experiment.id == number) | (Experiment.name == text)).order_by(by_name_first)
     return select(Experiment).where(Experiment.name == text)
 
 

@@ -8,11 +8,13 @@ Versions are immutable, so a version once read is cached by its content hash and
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +23,7 @@ from judge_service.store import repo
 from judge_service.store.models import RubricVersionRow, utcnow
 
 ADDED = "added"
+log = logging.getLogger(__name__)
 
 
 class StoredRubrics:
@@ -46,8 +49,13 @@ class StoredRubrics:
             if missing:
                 full = await session.execute(select(RubricVersionRow).where(RubricVersionRow.id.in_(missing)))
                 for row in full.scalars():
-                    self._by_hash[row.content_hash] = added_version(row)
-        return [self._by_hash[digest] for _, digest in rows]
+                    try:
+                        self._by_hash[row.content_hash] = added_version(row)
+                    except ValidationError as exc:
+                        # Stored before a rule was tightened (e.g. tie_margin .nan): one bad version must not
+                        # take the listing and every other rubric down with it. It stays stored, unused.
+                        log.error("rubric %s@v%s (row %s) no longer validates: %s", row.name, row.version, row.id, exc)
+        return [self._by_hash[digest] for _, digest in rows if digest in self._by_hash]
 
 
 async def resolve_in_session(session: AsyncSession, rubrics_dir: Path, prompts_dir: Path, ref: str) -> RubricVersion:

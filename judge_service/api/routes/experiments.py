@@ -17,6 +17,7 @@ from judge_service.jobs.results import verdict_of
 from judge_service.reports.pairs_export import export_page
 from judge_service.rubrics.registry import RubricError
 from judge_service.store import repo
+from judge_service.store.aggregate import find_result_set
 from judge_service.store.experiments import ExperimentConflictError, ensure_experiment, experiment_view
 from judge_service.store.models import Experiment, JudgeFingerprint, Judgment, Pair, RubricVersionRow
 
@@ -155,6 +156,13 @@ async def export_pairs(
             404, [{"loc": ["path", "experiment"], "msg": f"no experiment {experiment!r}", "type": "not_found"}]
         )
     try:
+        if (rubric or judge or mode) and await find_result_set(
+            session, exp.id, rubric=rubric, judge=judge, mode=mode
+        ) is None:
+            # As the win-rate report: filters that match no judgments are an error, not an empty export.
+            given = next(name for name, value in (("rubric", rubric), ("judge", judge), ("mode", mode)) if value)
+            msg = f"experiment {exp.name!r} has no judgments matching rubric={rubric}, judge={judge}, mode={mode}"
+            raise HTTPException(404, [{"loc": ["query", given], "msg": msg, "type": "not_found"}])
         return await export_page(
             session,
             exp,

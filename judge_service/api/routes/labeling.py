@@ -8,6 +8,7 @@ never model names, pair ids, judge verdicts or other raters' labels.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -234,8 +235,11 @@ async def export(
         data = await tasks.export_sheet(session, found, rater, await _rubric(ctx, found.rubric))
     except tasks.LabelingError as exc:
         raise _error(exc) from exc
-    filename = f"{found.name}-{rater}.xlsx".replace('"', "")
-    return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    filename = f"{found.name}-{rater}.xlsx"
+    # Header values are latin-1: an ASCII fallback, and the full name as RFC 6266's filename*.
+    fallback = filename.encode("ascii", "replace").decode().replace('"', "").replace("\\", "")
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return Response(data, media_type=XLSX, headers={"Content-Disposition": disposition})
 
 
 @router.post("/labeling/tasks/{task}/import", response_model=SheetImportSummary)

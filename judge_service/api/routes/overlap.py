@@ -57,7 +57,7 @@ async def check_overlap(
                 max_lines=settings.max_overlap_train_lines,
             )
         except TrainFormatError as exc:
-            loc: list[str | int] = ["body", field] + ([exc.line - 1] if field == "records" else [])
+            loc: list[str | int] = ["body", field] + ([exc.line - 1] if field == "records" and exc.line else [])
             status = 413 if "JUDGE_MAX_OVERLAP_TRAIN_LINES" in str(exc) else 422
             raise HTTPException(status, [{"loc": loc, "msg": str(exc), "type": "train_format"}]) from exc
         return OverlapCheckResult.of(await check_view(session, check, exp))
