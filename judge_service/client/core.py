@@ -36,6 +36,7 @@ from judge_service.contract.reports import (
     WinRateReport,
 )
 from judge_service.contract.resources import LabelImportSummary
+from judge_service.spreadsheet import safe_cell
 
 if TYPE_CHECKING:
     import pandas
@@ -333,14 +334,14 @@ def export_rows(pairs: Sequence[ExportedPair]) -> list[dict[str, Any]]:
 
 
 def export_csv_text(pairs: Sequence[ExportedPair]) -> str:
-    """CSV of `export_rows` (empty cells for missing values)."""
+    """CSV of `export_rows` (empty cells for missing values, formula-like text neutralised)."""
     rows = export_rows(pairs)
     columns = list(rows[0]) if rows else [*EXPORT_COLUMNS, "tags", "rationales"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: safe_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

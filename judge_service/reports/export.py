@@ -23,6 +23,7 @@ from judge_service.contract.reports import (
     WinRateWithCI,
 )
 from judge_service.reports.warnings import CONCLUSION_TEXT
+from judge_service.spreadsheet import safe_cell
 
 HEADLINE_COLUMNS = (
     ("slice", "slice"),
@@ -204,9 +205,9 @@ def to_csv(report: WinRateReport | Mapping[str, Any]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(keys)))
     writer.writeheader()
     for row in headline_rows(report):
-        writer.writerow({"table": "headline", **row})
+        writer.writerow({"table": "headline", **{k: safe_cell(v) for k, v in row.items()}})
     for row in dimension_rows(report):
-        writer.writerow({"table": "dimension", **row})
+        writer.writerow({"table": "dimension", **{k: safe_cell(v) for k, v in row.items()}})
     return out.getvalue()
 
 
