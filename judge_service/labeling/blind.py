@@ -13,7 +13,6 @@ Winner = Literal["base", "ft", "tie"]
 SLOTS = ("1", "2")
 PREFERENCES: tuple[Preference, ...] = ("1", "2", "tie")
 MIN_SCORE, MAX_SCORE = 1, 5
-MAX_COMMENT_CHARS = 5000  # the page and the spreadsheet share one limit
 
 
 def _draw(*parts: object) -> int:

@@ -12,7 +12,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from judge_service.labeling.blind import MAX_COMMENT_CHARS, MAX_SCORE, MIN_SCORE, PREFERENCES, SLOTS
+from judge_service.contract.labeling import MAX_COMMENT_CHARS
+from judge_service.labeling.blind import MAX_SCORE, MIN_SCORE, PREFERENCES, SLOTS
 
 SHEET = "labels"
 META_SHEET = "about"

@@ -7,16 +7,24 @@ never model names, pair ids, judge verdicts or other raters' labels.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.api.routes.dashboard import STATIC_DIR, _templates
+from judge_service.contract.labeling import (
+    Dimension,
+    RaterItem,
+    RaterQueue,
+    RaterSubmission,
+    RaterTask,
+    SaveReply,
+    TaskCreate,
+)
 from judge_service.contract.resources import (
     CreatedLabelingTask,
     LabelingResults,
@@ -24,9 +32,8 @@ from judge_service.contract.resources import (
     NoLabelingTask,
     SheetImportSummary,
 )
-from judge_service.contract.validation import ExperimentRef, Identifier, Int32, QueryValue, RubricRef, Text
+from judge_service.contract.validation import ExperimentRef, Identifier, QueryValue
 from judge_service.labeling import tasks
-from judge_service.labeling.blind import MAX_COMMENT_CHARS
 from judge_service.labeling.results import latest_task, task_results
 from judge_service.rubrics.registry import RubricError, RubricVersion
 from judge_service.service import Service
@@ -39,90 +46,6 @@ Reader = Annotated[Caller, Depends(require("read"))]
 Rater = Annotated[Caller, Depends(require("label"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LABEL_ASSETS = {"label.js": "text/javascript", "label.css": "text/css"}
-
-
-class SampleSpec(BaseModel):
-    """Which pairs: all, N at random, or N stratified by the judge's outcome (hard pairs over-sampled)."""
-
-    kind: Literal["all", "random", "stratified"] = "all"
-    n: int | None = Field(default=None, ge=1, le=1_000_000)
-    seed: Int32 = 0
-    hard_share: float = Field(default=0.5, ge=0.0, le=1.0, description="Stratified: share of N for hard pairs.")
-
-
-class TaskCreate(BaseModel):
-    """A labelling task."""
-
-    experiment: ExperimentRef
-    raters: list[Identifier] = Field(
-        min_length=1, max_length=50, description="Rater names (= their label keys' names)."
-    )
-    raters_per_pair: int = Field(default=2, ge=1, le=5)
-    rubric: RubricRef = "human_review"
-    sample: SampleSpec = SampleSpec()
-    name: Identifier | None = None
-    source: str = Field(default="human", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-    issue_keys: bool = Field(default=False, description="Create a `label` key per rater; returned once.")
-
-
-class Dimension(BaseModel):
-    """A dimension as raters see it."""
-
-    key: str = Field(description="Dimension key.")
-    title: str = Field(description="Dimension title.")
-    description: str = Field(description="What the dimension asks.")
-    anchors: dict[int, str] = Field(description="What each score (1-5) means.")
-
-
-class RaterItem(BaseModel):
-    """One blind assignment: nothing here names a model, a pair id, a verdict or another rater."""
-
-    token: str = Field(description="The assignment's token (to save it).")
-    task: int = Field(description="Task id.")
-    position: int = Field(description="Position in the rater's queue.")
-    status: str = Field(description="pending, draft or done.")
-    prompt: str = Field(description="The prompt.")
-    expected: str | None = Field(description="Expected answer, if any.")
-    answer_1: str = Field(description="The answer shown first.")
-    answer_2: str = Field(description="The answer shown second.")
-    scores: dict[str, dict[str, int]] = Field(description='Saved scores: {"1": {dimension: 1-5}, "2": {...}}.')
-    preference: str | None = Field(description="Saved preference: 1, 2 or tie.")
-    comment: str | None = Field(description="Saved comment.")
-
-
-class RaterTask(BaseModel):
-    """The rubric a task scores with (by task id; the task's name is not shown: it may name models)."""
-
-    id: int = Field(description="Task id.")
-    dimensions: list[Dimension] = Field(description="Dimensions to score.")
-
-
-class RaterQueue(BaseModel):
-    """A rater's queue."""
-
-    rater: str = Field(description="The rater (the key's name).")
-    tasks: list[RaterTask] = Field(description="Tasks the rater has assignments in.")
-    items: list[RaterItem] = Field(description="The rater's assignments, in queue order.")
-    done: int = Field(description="Assignments done.")
-    total: int = Field(description="Assignments in all.")
-
-
-class Submission(BaseModel):
-    """What a rater gives for one assignment (partial = autosaved draft)."""
-
-    scores: dict[str, dict[str, int | None]] = Field(default_factory=dict, description='{"1": {dim: 1-5}, "2": {...}}')
-    preference: Literal["1", "2", "tie"] | None = None
-    comment: Text | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
-
-
-class SaveReply(BaseModel):
-    """Result of a save."""
-
-    token: str = Field(description="The assignment's token.")
-    status: str = Field(description="Its status after the save.")
-    changed: bool = Field(description="True when the save changed something.")
-    done: int = Field(description="The rater's assignments done.")
-    total: int = Field(description="The rater's assignments in all.")
 
 
 def _error(exc: tasks.LabelingError) -> HTTPException:
@@ -291,7 +214,7 @@ async def my_assignments(session: Session, ctx: Context, caller: Rater) -> Rater
 
 
 @router.put("/labeling/assignments/{token}", response_model=SaveReply)
-async def save_assignment(token: Identifier, body: Submission, ctx: Context, caller: Rater) -> SaveReply:
+async def save_assignment(token: Identifier, body: RaterSubmission, ctx: Context, caller: Rater) -> SaveReply:
     """Save (or autosave) the caller's label for one of their own assignments."""
     async with ctx.sessions() as session, session.begin():
         found = (

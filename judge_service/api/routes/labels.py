@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
 
 from judge_service.api.deps import Caller, Context, require
+from judge_service.contract.labels import LabelUpload
 from judge_service.contract.resources import LabelImportSummary
-from judge_service.contract.validation import ExperimentRef, SourceName
+from judge_service.contract.validation import ExperimentRef
 from judge_service.labels.importer import LabelImportError, experiment_for_import, import_labels
 from judge_service.labels.parse import LabelFormatError, parse
 
 router = APIRouter(tags=["labels"])
-
-
-class LabelUpload(BaseModel):
-    """External verdicts in one of the import formats (the records are the file's objects)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: SourceName
-    format: Literal["jsonl", "alpaca_eval"] = "jsonl"
-    records: list[dict[str, Any]] = Field(min_length=1, description="At most JUDGE_MAX_LABELS_PER_UPLOAD.")
 
 
 # `:path`: experiment names may contain '/' (docs/api-limits.md).
