@@ -171,6 +171,7 @@ async def test_label_keys_are_blind_and_confined(service: Service) -> None:
         f"/labeling/assignments/{token}", json={"scores": {"1": {"fluency": 6}}}, headers=alice
     )
     assert bad.status_code == 422
+    assert [e["loc"] for e in bad.json()["detail"]] == [["body", "scores", "1", "fluency"]], bad.text
     async with service.ctx.sessions() as session:
         assert (await session.execute(select(func.count()).select_from(Label))).scalar_one() == 0
     again = (await service.http.get("/labeling/assignments", headers=alice)).json()["items"][0]
@@ -309,7 +310,9 @@ async def test_spreadsheet_round_trip_gives_the_page_labels(service: Service) ->
     broken = fill_sheet(exported["alice"], items, "alice", wrong)
     reply = await service.http.post("/labeling/tasks/by-sheet/import", content=broken, headers=admin)
     assert reply.status_code == 422, reply.text
-    problems = {(p["row"], p["column"]) for p in reply.json()["detail"]["problems"]}
+    detail = reply.json()["detail"]
+    problems = {(p["row"], p["column"]) for p in detail}
+    assert {tuple(p["loc"]) for p in detail} == {("body", f"{c}{r}") for r, c in problems}
     assert problems == {(3, "G"), (5, "O"), (6, "I"), (7, "P")}
     assert await labels_of(service, "human-sheet") == []
 
@@ -377,7 +380,8 @@ async def test_three_raters_per_pair_use_fleiss_and_rotation_shares_the_load(ser
     rotated = (await service.http.post("/labeling/tasks", json=body, headers=service.auth("admin"))).json()
     assert sorted(v["assigned"] for v in rotated["progress"].values()) == [6, 7, 7]
     too_few = {"experiment": "lab-exp", "raters": ["alice"], "raters_per_pair": 2}
-    assert (await service.http.post("/labeling/tasks", json=too_few, headers=service.auth("admin"))).status_code == 422
+    refused = await service.http.post("/labeling/tasks", json=too_few, headers=service.auth("admin"))
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "raters_per_pair"]
 
 
 def verdict_of(p: tuple[dict[str, int], dict[str, int], str], d: str) -> str:

@@ -46,11 +46,18 @@ from judge_service.store.results import SetKey, refresh_label_pair, result_set_i
 class LabelingError(ValueError):
     """A request refused as a whole: `status` for HTTP, `problems` for per-cell errors."""
 
-    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: list[dict[str, Any]] | None = None,
+        loc: list[str | int] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems or []
+        self.loc = loc or ["body"]  # the request field at fault, as a 422's `loc`
 
 
 @dataclass
@@ -129,19 +136,25 @@ async def create_task(session: AsyncSession, spec: TaskSpec, rubric: RubricVersi
         raise LabelingError(404, f"no experiment {spec.experiment!r}")
     raters = list(dict.fromkeys(r.strip() for r in spec.raters if r.strip()))
     if not 1 <= spec.raters_per_pair <= 5:
-        raise LabelingError(422, "raters_per_pair must be from 1 to 5")
+        raise LabelingError(422, "raters_per_pair must be from 1 to 5", loc=["body", "raters_per_pair"])
     if len(raters) < spec.raters_per_pair:
-        raise LabelingError(422, f"{spec.raters_per_pair} raters per pair need at least that many raters")
+        raise LabelingError(
+            422,
+            f"{spec.raters_per_pair} raters per pair need at least that many raters",
+            loc=["body", "raters_per_pair"],
+        )
     if spec.source in RESERVED_SOURCES:
-        raise LabelingError(422, f"source {spec.source!r} is reserved for the service's own judge")
+        raise LabelingError(
+            422, f"source {spec.source!r} is reserved for the service's own judge", loc=["body", "source"]
+        )
     if spec.sample != "all" and (spec.n is None or spec.n < 1):
-        raise LabelingError(422, f"sample {spec.sample!r} needs n >= 1")
+        raise LabelingError(422, f"sample {spec.sample!r} needs n >= 1", loc=["body", "sample", "n"])
     name = spec.name or f"{experiment.name}-labels-{secrets.token_hex(3)}"
     if await get_task(session, name) is not None:
         raise LabelingError(409, f"a labelling task named {name!r} exists")
     outcomes = await judge_outcomes(session, experiment)
     if not outcomes:
-        raise LabelingError(422, f"experiment {experiment.name!r} has no pairs")
+        raise LabelingError(422, f"experiment {experiment.name!r} has no pairs", loc=["body", "experiment"])
     sample = sample_pairs(outcomes, spec.sample, spec.n, spec.seed, spec.hard_share)
     task = LabelingTask(
         name=name,
@@ -235,14 +248,22 @@ def clean_scores(raw: dict[str, dict[str, Any]], dims: list[str]) -> dict[str, d
     out: dict[str, dict[str, int]] = {}
     for slot, per_dim in raw.items():
         if slot not in SLOTS:
-            raise LabelingError(422, f"answer slot must be 1 or 2, got {slot!r}")
+            raise LabelingError(422, f"answer slot must be 1 or 2, got {slot!r}", loc=["body", "scores", slot])
         for dim, value in per_dim.items():
             if dim not in dims:
-                raise LabelingError(422, f"unknown dimension {dim!r}; this task scores {', '.join(dims)}")
+                raise LabelingError(
+                    422,
+                    f"unknown dimension {dim!r}; this task scores {', '.join(dims)}",
+                    loc=["body", "scores", slot, dim],
+                )
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not MIN_SCORE <= value <= MAX_SCORE:
-                raise LabelingError(422, f"score for answer {slot} {dim} must be a whole number 1-5, got {value!r}")
+                raise LabelingError(
+                    422,
+                    f"score for answer {slot} {dim} must be a whole number 1-5, got {value!r}",
+                    loc=["body", "scores", slot, dim],
+                )
             out.setdefault(slot, {})[dim] = value
     return out
 
@@ -292,7 +313,7 @@ async def save(
     dims = list(task.dimensions)
     cleaned = clean_scores(scores, dims)
     if preference is not None and preference not in PREFERENCES:
-        raise LabelingError(422, f"preference must be 1, 2 or tie, got {preference!r}")
+        raise LabelingError(422, f"preference must be 1, 2 or tie, got {preference!r}", loc=["body", "preference"])
     comment = (comment or "").strip() or None
     status = "done" if is_complete(cleaned, preference, dims) else ("draft" if cleaned or preference else "pending")
     unchanged = (

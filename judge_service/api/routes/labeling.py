@@ -49,10 +49,18 @@ LABEL_ASSETS = {"label.js": "text/javascript", "label.css": "text/css"}
 
 
 def _error(exc: tasks.LabelingError) -> HTTPException:
-    detail: Any = exc.message
+    """A 422 in the validation shape the OpenAPI document declares (`loc`, `msg`, `type`); a wrong
+    spreadsheet gives one entry per cell, `loc` ["body", "G7"], with its row, column and header."""
+    if exc.status != 422:
+        return HTTPException(exc.status, exc.message)
     if exc.problems:
-        detail = {"message": exc.message, "problems": exc.problems}
-    return HTTPException(exc.status, detail)
+        detail: list[dict[str, Any]] = [
+            {"loc": ["body", f"{p['column']}{p['row']}"], "msg": p["message"], "type": "value_error", **p}
+            for p in exc.problems
+        ]
+    else:
+        detail = [{"loc": exc.loc, "msg": exc.message, "type": "value_error"}]
+    return HTTPException(422, detail)
 
 
 async def _rubric(ctx: Service, ref: str) -> RubricVersion:

@@ -50,7 +50,11 @@
       data = null;
     }
     if (!reply.ok) {
-      const detail = data && data.detail !== undefined ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : reply.statusText;
+      const d = data ? data.detail : undefined;
+      const detail = d === undefined ? reply.statusText
+        : typeof d === "string" ? d
+        : Array.isArray(d) ? d.map((e) => (e && e.msg ? e.msg : JSON.stringify(e))).join("; ")
+        : JSON.stringify(d);
       const err = new Error(`${reply.status}: ${detail}`);
       err.status = reply.status;
       throw err;
