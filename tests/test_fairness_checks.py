@@ -380,6 +380,19 @@ async def test_resubmitted_pair_with_other_settings_conflicts(service: Service) 
     assert clash.status_code == 409 and clash.json()["detail"][0]["loc"] == ["body", "experiment", "ft_generation"]
 
 
+async def test_experiment_settings_apply_to_later_submissions_that_leave_them_out(service: Service) -> None:
+    """The experiment's stored settings, not the request's, fill a pair's: a later batch without them is
+    still matched (not unknown), and a re-sent pair keeps its identity (no false 409)."""
+    settings = {"temperature": 0.7, "seed": 11}
+    first = pairwise_body(gen_items(3, prefix="a"), experiment="gen-later")
+    first["experiment"]["base_generation"] = settings
+    first["experiment"]["ft_generation"] = settings
+    assert (await service.http.post("/judge/pairwise", json=first, headers=service.auth("submit"))).status_code == 200
+    later = pairwise_body([*gen_items(3, prefix="b"), gen_items(1, prefix="a")[0]], experiment="gen-later")
+    rep = await gen_report(service, later)  # 200: a0 re-sent without the experiment's settings is the same pair
+    assert (rep["generation"]["matched_pairs"], rep["generation"]["unknown_pairs"]) == (6, 0), rep["generation"]
+
+
 @pytest.mark.parametrize(
     ("settings", "field"),
     [

@@ -60,19 +60,22 @@ def tag_texts(tags: dict[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def _merged(spec: GenerationSettings | None, item: GenerationSettings | None) -> dict[str, Any] | None:
+def _merged(experiment: dict[str, Any] | None, item: GenerationSettings | None) -> dict[str, Any] | None:
     """One side's settings for an item: the experiment's fields, overridden by the item's; None when neither."""
-    if spec is None and item is None:
+    if experiment is None and item is None:
         return None
-    merged = {**(spec.stored() if spec else {}), **(item.stored() if item else {})}
+    merged = {**(experiment or {}), **(item.stored() if item else {})}
     return {name: merged[name] for name in GENERATION_FIELDS if name in merged}
 
 
-def item_generation(request: PairwiseRequest, item: PairItem) -> dict[str, Any] | None:
-    """The stored `generation` of a pair: both sides' settings, or None when neither side's were sent."""
-    spec = request.experiment
-    base, ft = _merged(spec.base_generation, item.base_generation), _merged(spec.ft_generation, item.ft_generation)
-    return None if base is None and ft is None else {"base": base, "ft": ft}
+def item_generation(base: dict[str, Any] | None, ft: dict[str, Any] | None, item: PairItem) -> dict[str, Any] | None:
+    """The stored `generation` of a pair: both sides' settings, or None when neither side has any.
+
+    `base`/`ft` are the experiment's *stored* settings, not the request's: a later submission that
+    leaves them out still gives its pairs the experiment's settings (and a re-sent pair its old hash).
+    """
+    merged_base, merged_ft = _merged(base, item.base_generation), _merged(ft, item.ft_generation)
+    return None if merged_base is None and merged_ft is None else {"base": merged_base, "ft": merged_ft}
 
 
 def stored_content_hash(item: PairItem, generation: dict[str, Any] | None) -> str:
@@ -242,7 +245,10 @@ async def submit(ctx: JobContext, request: PairwiseRequest, key_scope: str, idem
                     "texts_hash": texts_hash(item.prompt, item.base_output, item.ft_output),
                     "generation": generation,
                 }
-                for item, generation in ((item, item_generation(request, item)) for item in request.items)
+                for item, generation in (
+                    (item, item_generation(experiment.base_generation, experiment.ft_generation, item))
+                    for item in request.items
+                )
             ]
             if not experiment.has_pair_generation and any(r["generation"] is not None for r in rows):
                 experiment.has_pair_generation = True
