@@ -172,6 +172,13 @@ def corpus() -> list[Case]:
             loc=[*TEXT, "prompt"],
         ),
         Case(
+            "template version of 5,000 digits (int() refuses past 4,300)",
+            "POST",
+            "/rubrics",
+            add(rubric_yaml(prompt="pairwise@v" + "1" * 5_000)),
+            loc=[*TEXT, "prompt"],
+        ),
+        Case(
             "template path traversal",
             "POST",
             "/rubrics",

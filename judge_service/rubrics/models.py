@@ -77,7 +77,7 @@ class Rubric(BaseModel):
     version: Annotated[int, Strict()] = Field(ge=1, le=2**31 - 1)
     description: Text
     # No leading zeros: "pairwise@v01" would load the v1 files under another ref, rendered as a new template.
-    prompt: str = Field(pattern=r"^[a-z][a-z0-9_]*@v[1-9][0-9]*$")
+    prompt: str = Field(max_length=100, pattern=r"^[a-z][a-z0-9_]*@v[1-9][0-9]{0,8}$")
     decision: Decision = Decision()
     dimensions: tuple[Dimension, ...] = Field(min_length=1, max_length=32)
 

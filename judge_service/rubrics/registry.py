@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from judge_service.rubrics.models import Rubric
 
 _VERSION_FILE = re.compile(r"^v([0-9]+)\.yaml$")
-_REF = re.compile(r"^([a-z][a-z0-9_]*)(?:@v([0-9]+))?$")
+_REF = re.compile(r"^([a-z][a-z0-9_]*)(?:@v([0-9]{1,9}))?$")  # <= 9 digits: an int32 version, never a huge int()
 TEMPLATE_PARTS = ("system", "user")
 
 
