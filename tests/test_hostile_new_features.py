@@ -1041,17 +1041,20 @@ async def test_rater_sheet_with_terminal_colours_formulas_and_unicode_rater(serv
         "/judge/pairwise", json=pairwise_body(items, experiment="lab"), headers=service.auth("submit")
     )
     assert reply.status_code == 200, reply.text
-    task = {"experiment": "lab", "raters": ["日本", "bob"], "raters_per_pair": 2, "name": "t1"}
+    task = {"experiment": "lab", "raters": ["日本", "=1+1"], "raters_per_pair": 2, "name": "t1"}
     created = await service.http.post("/labeling/tasks", json=task, headers=service.auth("admin"))
     assert created.status_code == 201, created.text
-    for rater in ("bob", "日本"):
+    for rater in ("=1+1", "日本"):
         sheet = await service.http.get(
             "/labeling/tasks/t1/export", params={"rater": rater}, headers=service.auth("admin")
         )
         assert sheet.status_code == 200, sheet.text
         disposition = sheet.headers["content-disposition"]
         assert disposition.endswith("filename*=UTF-8''" + urllib.parse.quote(f"t1-{rater}.xlsx", safe=""))
-        ws = load_workbook(io.BytesIO(sheet.content))["labels"]
+        book = load_workbook(io.BytesIO(sheet.content))
+        about = {row[0].value: row[1] for row in book.worksheets[-1].iter_rows()}
+        assert about["rater"].value == rater and about["rater"].data_type == "s"  # "=1+1" is a name, not a formula
+        ws = book["labels"]
         cells = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
         texts = {c.value for c in cells}
         assert 'GOOD =HYPERLINK("http://x") \u241b[31m red \u241b[0m \u2407 done' in texts

@@ -116,10 +116,14 @@ def export_xlsx(rater: str, task: str, dims: Sequence[Dimension], rows: Sequence
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "C2"
     about = wb.create_sheet(META_SHEET)
-    about.append(["task", task])
-    about.append(["rater", rater])
+    about.append(["task", sheet_text(task)])
+    about.append(["rater", sheet_text(rater)])
     about.append(["dimensions", ",".join(d.key for d in dims)])
     about.append(["how", "Score each answer 1-5 per dimension; preference 1, 2 or tie; leave rows you skip empty."])
+    for row in about.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":  # a task or rater name starting with "=" stays text
+                cell.data_type = "s"
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
