@@ -46,6 +46,10 @@ class TrainFormatError(ValueError):
         self.line = line
 
 
+class TrainTooLargeError(TrainFormatError):
+    """A training file over the line limit (a 413 at the API, not a format error)."""
+
+
 @functools.cache
 def _separators() -> dict[int, str]:
     """Every punctuation (P*) and symbol (S*) code point mapped to a space, for str.translate (built once)."""
@@ -233,7 +237,7 @@ def find_overlap(
     stats = TrainStats()
     for line, texts in read_jsonl(train_chunks, stats):
         if max_lines is not None and stats.lines > max_lines:
-            raise TrainFormatError(line, f"more than {max_lines} training lines (JUDGE_MAX_OVERLAP_TRAIN_LINES)")
+            raise TrainTooLargeError(line, f"more than {max_lines} training lines (JUDGE_MAX_OVERLAP_TRAIN_LINES)")
         for text in texts:
             index.add_train_text(line, text)
     if not stats.lines_with_text:

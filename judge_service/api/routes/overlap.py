@@ -11,7 +11,7 @@ from judge_service.api.deps import Caller, Context, Session, require
 from judge_service.contract.overlap import OverlapCheckResult, OverlapRequest
 from judge_service.contract.validation import ExperimentRef
 from judge_service.overlap.checks import check_view, latest_check, run_check
-from judge_service.overlap.detect import TrainFormatError
+from judge_service.overlap.detect import TrainFormatError, TrainTooLargeError
 from judge_service.store import repo
 from judge_service.store.models import Experiment
 
@@ -58,7 +58,7 @@ async def check_overlap(
             )
         except TrainFormatError as exc:
             loc: list[str | int] = ["body", field] + ([exc.line - 1] if field == "records" and exc.line else [])
-            status = 413 if "JUDGE_MAX_OVERLAP_TRAIN_LINES" in str(exc) else 422
+            status = 413 if isinstance(exc, TrainTooLargeError) else 422
             raise HTTPException(status, [{"loc": loc, "msg": str(exc), "type": "train_format"}]) from exc
         return OverlapCheckResult.of(await check_view(session, check, exp))
 
