@@ -109,7 +109,9 @@ async def find_result_set(
             rubric_ids = rubric_ids.where(RubricVersionRow.version == version)
         stmt = stmt.where(ResultSet.rubric_version_id.in_(rubric_ids))
     if judge:
-        judge_ids = select(JudgeFingerprint.id).where(JudgeFingerprint.fingerprint_hash.startswith(judge))
+        judge_ids = select(JudgeFingerprint.id).where(
+            JudgeFingerprint.fingerprint_hash.startswith(judge, autoescape=True)
+        )
         stmt = stmt.where(ResultSet.fingerprint_id.in_(judge_ids))
     if mode:
         stmt = stmt.where(ResultSet.mode == mode)

@@ -77,8 +77,13 @@ async def get_pair(
     ).scalar_one_or_none()
     if pair is None:
         raise HTTPException(404, f"no pair {pair_id!r} in experiment {exp.name!r}")
-    rubrics = {r.id: f"{r.name}@v{r.version}" for r in (await session.execute(select(RubricVersionRow))).scalars()}
-    judges = {f.id: f.fingerprint_hash for f in (await session.execute(select(JudgeFingerprint))).scalars()}
+    # Only the versions and judges this pair's judgments name (not every row of both tables).
+    rubric_ids = {j.rubric_version_id for j in pair.judgments}
+    judge_ids = {j.fingerprint_id for j in pair.judgments}
+    rubric_rows = await session.execute(select(RubricVersionRow).where(RubricVersionRow.id.in_(rubric_ids)))
+    judge_rows = await session.execute(select(JudgeFingerprint).where(JudgeFingerprint.id.in_(judge_ids)))
+    rubrics = {r.id: f"{r.name}@v{r.version}" for r in rubric_rows.scalars()}
+    judges = {f.id: f.fingerprint_hash for f in judge_rows.scalars()}
     return {
         "experiment": exp.name,
         "id": pair.external_id,
