@@ -182,8 +182,13 @@ async def test_worker_started_before_the_rubric_judges_with_it(
         env = service_env(pg_url, fake_judge.base_url, tmp_path)
         with processes() as procs:
             procs.append(spawn(["worker"], env, tmp_path / "worker.log"))
-            await asyncio.sleep(3)  # the worker is up and has loaded its registry before the rubric exists
-            assert procs[0].poll() is None, (tmp_path / "worker.log").read_text()
+            # The worker prints "judging queue" after build_service loaded its registry: wait for that, so the
+            # rubric is surely added after the registry exists (a fixed sleep could let a slow worker start later).
+            log, deadline = tmp_path / "worker.log", asyncio.get_running_loop().time() + 90
+            while "judging queue" not in (log.read_text(errors="replace") if log.exists() else ""):
+                assert procs[0].poll() is None, log.read_text()
+                assert asyncio.get_running_loop().time() < deadline, log.read_text()
+                await asyncio.sleep(0.2)
             status, added = await add(svc, rubric_text())
             assert status == 201, added
             body = pairwise_body(pair_items(3), experiment="queued", rubric="team_support@v1", **{"async": True})
