@@ -90,6 +90,15 @@ def as_train_line(text: str, style: int) -> dict[str, Any]:
     return {"instruction": text, "input": "", "output": "an answer"}
 
 
+def planted_text(record: dict[str, Any]) -> str:
+    """The text `as_train_line` planted, read back from whichever of its three shapes it has."""
+    if "prompt" in record:
+        return str(record["prompt"])
+    if "messages" in record:
+        return next(str(m["content"]) for m in record["messages"] if m["role"] == "user")
+    return str(record["instruction"])
+
+
 def planted(seed: int = 7) -> tuple[list[str], list[dict[str, Any]], dict[int, tuple[str, int]]]:
     """200 eval prompts; a train set with 20 exact copies, 15 near copies (Jaccard > 0.85), 165 unrelated
     lines and 10 hard negatives (Jaccard 0.3-0.75). Returns prompts, train records and the planted
@@ -131,9 +140,8 @@ def test_overlap_finds_exactly_the_planted_copies() -> None:
     found = {m.key: (m.kind, m.train_line) for m in matches}
     assert found == expected  # recall and precision 1.0, kinds and lines right
     for m in matches:
-        want = 1.0 if m.kind == "exact" else jaccard(prompts[m.key], records[m.train_line - 1].get("prompt") or "")
-        if m.kind == "near" and "prompt" in records[m.train_line - 1]:
-            assert m.similarity == pytest.approx(want)
+        want = 1.0 if m.kind == "exact" else jaccard(prompts[m.key], planted_text(records[m.train_line - 1]))
+        assert m.similarity == pytest.approx(want)  # every near match, whichever field holds its text
         assert m.similarity >= 0.8
     assert (stats.lines, stats.lines_with_text) == (210, 210)
     assert stats.sha256 == hashlib.sha256(data).hexdigest()
