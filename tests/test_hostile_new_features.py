@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from judge_service.store import models
 from tests.conftest import Service, pair_items, pairwise_body
 from tests.fake_judge import FakeJudgeServer
-from tests.test_hostile_input import Case, loc_matches, send
+from tests.test_hostile_input import Case, corpus_problems, row_counts, send
 
 COUNTED = (
     models.Experiment,
@@ -61,14 +61,6 @@ def rubric_yaml(
 
 def add(text: str) -> dict[str, Any]:
     return {"rubric_text": text}
-
-
-async def row_counts(svc: Service) -> dict[str, int]:
-    async with svc.ctx.sessions() as session:
-        return {
-            model.__tablename__: (await session.execute(select(func.count()).select_from(model))).scalar_one()
-            for model in COUNTED
-        }
 
 
 def gen_body(**generation: Any) -> dict[str, Any]:
@@ -619,21 +611,7 @@ async def setup_data(svc: Service) -> None:
 
 async def test_hostile_corpus_is_refused_and_stores_nothing(service: Service) -> None:
     await setup_data(service)
-    before = await row_counts(service)
-    problems = []
-    for case in corpus():
-        reply = await send(service, case)
-        text = reply.text
-        if not 400 <= reply.status_code < 500 or reply.status_code not in case.statuses:
-            problems.append(f"{case.name}: {reply.status_code} (wanted {case.statuses}) {text[:300]}")
-            continue
-        detail = reply.json()["detail"]
-        if case.loc is not None and not loc_matches(detail, case.loc):
-            problems.append(f"{case.name}: loc not {case.loc}: {text[:300]}")
-        after = await row_counts(service)
-        if after != before:
-            problems.append(f"{case.name}: stored rows {before} -> {after}")
-            before = after
+    problems = await corpus_problems(service, corpus(), COUNTED)
     assert not problems, "\n".join(problems)
 
 
@@ -841,7 +819,7 @@ async def test_overlap_shapes_empty_files_and_everything_excluded(service: Servi
 
     # A training file with nothing to compare is refused: it would store a check finding nothing that
     # exclude=overlap would then read instead of the real one.
-    before = await row_counts(service)
+    before = await row_counts(service, COUNTED)
     for body, loc in (
         ({"train_jsonl": ""}, ["body", "train_jsonl"]),
         ({"train_jsonl": "\n \r\n"}, ["body", "train_jsonl"]),
@@ -852,7 +830,7 @@ async def test_overlap_shapes_empty_files_and_everything_excluded(service: Servi
         refused = await service.http.post("/experiments/ovl/overlap", json=body, headers=admin)
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == loc, (body, refused.text)
         assert "nothing to compare" in refused.json()["detail"][0]["msg"]
-    assert await row_counts(service) == before
+    assert await row_counts(service, COUNTED) == before
     newest = (await service.http.get("/experiments/ovl/overlap", headers=read)).json()
     assert newest["exact"] == 4
 
@@ -1102,10 +1080,10 @@ async def test_a_stored_rubric_that_no_longer_validates_does_not_take_the_listin
     assert "good_one" in names and "old_bad" not in names
     assert (await service.http.get("/rubrics/old_bad/1", headers=read)).status_code == 404
     body = pairwise_body(pair_items(1), experiment="bad-rubric", rubric="old_bad@v1")
-    before = await row_counts(service)
+    before = await row_counts(service, COUNTED)
     refused = await service.http.post("/judge/pairwise", json=body, headers=service.auth("submit"))
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "rubric"], refused.text
-    assert await row_counts(service) == before
+    assert await row_counts(service, COUNTED) == before
     async with service.ctx.sessions() as session:
         kept = (
             await session.execute(select(func.count()).where(models.RubricVersionRow.name == "old_bad"))
