@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from judge_service.judge_model.serve import VllmServer
 from judge_service.rubrics.render import messages_hash, render_pair
 from judge_service.store import repo
-from judge_service.store.models import Judgment, JudgmentScore, Pair
+from judge_service.store.models import Judgment, JudgmentScore, Pair, RubricVersionRow
 from tests.conftest import ROOT, make_settings, pairwise_body, start_service
 
 pytestmark = pytest.mark.vllm
@@ -175,3 +175,34 @@ async def test_real_judge_report_carries_conclusion_and_warnings(tmp_path: Path,
         assert blocking & {"low_position_consistency", "position_bias"}, overall["warnings"]
         for warning in overall["warnings"]:
             assert set(warning) == {"code", "message", "value", "threshold", "blocking"} and warning["message"]
+
+
+async def test_a_rubric_added_at_run_time_drives_the_real_judge(database_url: str, vllm_judge: VllmServer) -> None:
+    """POST /rubrics, then judge with it at once: the real judge's structured output must follow a schema
+    built from the new rubric's own dimension keys (the fake judge answers whatever it is asked)."""
+    from tests.test_rubrics_runtime import rubric_text
+
+    settings = make_settings(
+        database_url, vllm_judge.base_url, vllm_judge.settings.model, request_timeout_s=120.0, max_tokens=400
+    )
+    async for svc in start_service(settings):
+        added = await svc.http.post("/rubrics", json={"rubric_text": rubric_text()}, headers=svc.auth("admin"))
+        assert added.status_code == 201, added.text
+        body = pairwise_body(example_items("customer_service", 2), rubric="team_support@v1")
+        reply = await svc.http.post("/judge/pairwise", json=body, headers=svc.auth("submit"))
+        assert reply.status_code == 200, reply.text
+        counts = reply.json()["counts"]
+        assert counts["pending"] == 0 and counts["done"] >= 3, reply.json()  # schema-forced: failures rare
+        async with svc.ctx.sessions() as session:
+            dims = set((await session.execute(select(JudgmentScore.dimension).distinct())).scalars())
+            hashes = set(
+                (
+                    await session.execute(
+                        select(RubricVersionRow.content_hash)
+                        .join(Judgment, Judgment.rubric_version_id == RubricVersionRow.id)
+                        .distinct()
+                    )
+                ).scalars()
+            )
+        assert dims == {"zorblax", "tone"}
+        assert hashes == {added.json()["content_hash"]}
